@@ -1,0 +1,121 @@
+// Message -> wire text, per WHATWG HTML §9.2.5-9.2.7 ("Server-sent events": parsing an event
+// stream, interpreting it). Pure: no Fastify, no node:http, so it runs anywhere and is tested as
+// a table of input -> exact output plus a round-trip property against eventsource-parser.
+import {
+  SSE_ERR_INVALID_DATA,
+  SSE_ERR_INVALID_FIELD,
+  SSE_ERR_INVALID_MESSAGE,
+  SSE_ERR_INVALID_RETRY
+} from './errors.js'
+
+/** One event. Every field is optional; `{}` encodes to nothing. */
+export interface SseMessage<T = unknown> {
+  /** A string is sent as is (split into one `data:` line per line); anything else goes through `serialize`. */
+  data?: T
+  /** The event type; `addEventListener(event, ...)` receives it. Must not contain CR or LF. */
+  event?: string
+  /** The event id the client sends back as `Last-Event-ID`. ASCII without CR, LF or NUL; `''` resets it. */
+  id?: string
+  /** Reconnection delay in milliseconds for the client: a non-negative integer; `0` is written. */
+  retry?: number
+  /** A comment line (or lines): ignored by clients, keeps proxies from timing the stream out. */
+  comment?: string
+}
+
+/**
+ * Text already encoded as one or more complete frames (see `encodeFrame`). `reply.sse()` writes it
+ * as is: the hub encodes each broadcast once and hands the same frame to every subscriber.
+ */
+export class SseFrame {
+  constructor (readonly text: string) {}
+}
+
+/** What a source may yield: a string (shorthand for `{ data }`), a message, or a pre-encoded frame. */
+export type SseInput<T = unknown> = string | SseMessage<T> | SseFrame
+
+/** Turns non-string `data` into text. Default: `JSON.stringify`. */
+export type Serializer = (data: unknown) => string
+
+// Any line ending the parser honours (§9.2.6: CRLF, lone LF, lone CR).
+const LINE_BREAK = /\r\n|\r|\n/
+const HAS_LINE_BREAK = /[\r\n]/
+// Node decodes request headers as latin1, so a non-ASCII id would come back as mojibake in
+// Last-Event-ID; NUL makes the parser ignore the whole id field (§9.2.6 "id").
+const BAD_ID = /[\r\n\0]|[^\x00-\x7f]/
+
+/** `data` as `data:` lines; an empty string still yields one line, or nothing would be dispatched. */
+export function encodeData (text: string): string {
+  if (!HAS_LINE_BREAK.test(text)) return 'data: ' + text + '\n'
+  let out = ''
+  for (const line of text.split(LINE_BREAK)) out += 'data: ' + line + '\n'
+  return out
+}
+
+/** A comment, `:` on every line, so a newline in it cannot start a field. */
+export function encodeComment (text: string): string {
+  if (!HAS_LINE_BREAK.test(text)) return text === '' ? ':\n' : ': ' + text + '\n'
+  let out = ''
+  for (const line of text.split(LINE_BREAK)) out += line === '' ? ':\n' : ': ' + line + '\n'
+  return out
+}
+
+function checkEvent (event: unknown): string {
+  if (typeof event !== 'string') throw new SSE_ERR_INVALID_FIELD('event', 'anything but a string')
+  if (HAS_LINE_BREAK.test(event)) throw new SSE_ERR_INVALID_FIELD('event', 'CR or LF')
+  return event
+}
+
+function checkId (id: unknown): string {
+  if (typeof id !== 'string') throw new SSE_ERR_INVALID_FIELD('id', 'anything but a string')
+  const bad = BAD_ID.exec(id)
+  if (bad !== null) {
+    const c = bad[0]
+    throw new SSE_ERR_INVALID_FIELD('id', c === '\0' ? 'NUL' : c === '\r' || c === '\n' ? 'CR or LF' : 'non-ASCII characters')
+  }
+  return id
+}
+
+function checkRetry (retry: unknown): number {
+  if (typeof retry !== 'number' || !Number.isSafeInteger(retry) || retry < 0) {
+    throw new SSE_ERR_INVALID_RETRY(String(retry))
+  }
+  return retry
+}
+
+function dataText (data: unknown, serialize: Serializer): string {
+  if (typeof data === 'string') return data
+  const text: unknown = serialize(data)
+  if (typeof text !== 'string') throw new SSE_ERR_INVALID_DATA(`serialize returned ${typeof text}, not a string`)
+  return text
+}
+
+/**
+ * Encodes one message as a complete frame, ending with the blank line that dispatches it.
+ * Throws a coded error for a field that would corrupt the stream; never strips silently.
+ */
+export function encode (message: SseInput, serialize: Serializer = JSON.stringify): string {
+  let out: string
+  if (typeof message === 'string') {
+    out = encodeData(message)
+  } else if (message instanceof SseFrame) {
+    return message.text
+  } else if (message === null || typeof message !== 'object') {
+    throw new SSE_ERR_INVALID_MESSAGE(message === null ? 'null' : typeof message)
+  } else {
+    out = ''
+    if (message.comment !== undefined) out += encodeComment(String(message.comment))
+    if (message.event !== undefined) out += 'event: ' + checkEvent(message.event) + '\n'
+    if (message.id !== undefined) out += 'id: ' + checkId(message.id) + '\n'
+    if (message.retry !== undefined) out += 'retry: ' + checkRetry(message.retry) + '\n'
+    if (message.data !== undefined) out += encodeData(dataText(message.data, serialize))
+    if (out === '') return ''
+  }
+  // A lone surrogate would reach the client as U+FFFD: refuse rather than corrupt (§9.2.5).
+  if (!out.isWellFormed()) throw new SSE_ERR_INVALID_DATA('text contains a lone surrogate (not well-formed unicode)')
+  return out + '\n'
+}
+
+/** `encode()` wrapped as an `SseFrame`, to encode once and send the same frame to many streams. */
+export function encodeFrame (message: SseInput, serialize?: Serializer): SseFrame {
+  return message instanceof SseFrame ? message : new SseFrame(encode(message, serialize))
+}

@@ -1,0 +1,331 @@
+// The I/O shell around the encoder: pulls messages from a source, writes them to the socket with
+// backpressure, heartbeats and coalescing, and tears everything down on disconnect, error or
+// shutdown. The wire format itself lives in encoder.ts.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import { encode, encodeComment, type Serializer, type SseInput } from './encoder.js'
+import { SSE_ERR_INVALID_SOURCE, SSE_ERR_REPLY_SENT } from './errors.js'
+
+/** What a source function receives. */
+export interface SseContext {
+  /** Aborts when the client disconnects, the server closes, or the stream ends: pass it upstream. */
+  signal: AbortSignal
+  /** `request.lastEventId`, validated: where a reconnecting client wants to resume. */
+  lastEventId: string | undefined
+  request: FastifyRequest
+  reply: FastifyReply
+}
+
+type Iterables<T> = AsyncIterable<SseInput<T>> | Iterable<SseInput<T>>
+
+/** An (async) iterable of messages, or a function of the stream's context returning one. */
+export type SseSource<T = unknown> = Iterables<T> | ((ctx: SseContext) => Iterables<T> | Promise<Iterables<T>>)
+
+/** Options of `reply.sse()`; the plugin's options are the defaults for every call. */
+export interface SseStreamOptions {
+  /**
+   * Send a comment frame after this many milliseconds without a write, so proxies and load
+   * balancers do not time an idle stream out. `0` turns it off.
+   * @default 15000
+   */
+  heartbeatMs?: number
+  /**
+   * Write `retry: <n>` at the start of the stream: how long the client waits before reconnecting.
+   * @default undefined (the client's own default, about 3 s in browsers)
+   */
+  retryMs?: number
+  /**
+   * Turns non-string `data` into text.
+   * @default JSON.stringify
+   */
+  serialize?: Serializer
+  /**
+   * Frames yielded back to back are gathered into one write of up to this many characters; a
+   * write the socket cannot take at once stops pulling from the source until it drains.
+   * @default 16384
+   */
+  highWaterMark?: number
+}
+
+export interface ResolvedStreamOptions {
+  heartbeatMs: number
+  retryMs: number | undefined
+  serialize: Serializer
+  highWaterMark: number
+}
+
+/** The plugin's bookkeeping: open streams, so `app.close()` can end them. */
+export interface StreamRegistry {
+  open: Set<SseStream>
+}
+
+const HEARTBEAT = encodeComment('') + '\n'
+const CLIENT_GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED', 'ABORT_ERR'])
+// How long an ending stream may take to flush before its socket is destroyed at shutdown.
+const SHUTDOWN_FLUSH_MS = 1000
+
+function isIterable (value: unknown): value is Iterables<unknown> {
+  return value !== null && typeof value === 'object' &&
+    (typeof (value as any)[Symbol.asyncIterator] === 'function' || typeof (value as any)[Symbol.iterator] === 'function')
+}
+
+function describe (value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
+}
+
+/** The error frame sent once a stream has started: no stack, internal text only for 4xx and our coded errors. */
+export function errorFrame (err: any): string {
+  const status = typeof err?.statusCode === 'number' ? err.statusCode : 500
+  const ours = typeof err?.code === 'string' && err.code.startsWith('SSE_ERR_')
+  const exposed = ours || (status >= 400 && status < 500)
+  const data = exposed
+    ? { code: typeof err.code === 'string' ? err.code : 'SSE_ERR_SOURCE', message: String(err.message), statusCode: status }
+    : { code: 'SSE_ERR_INTERNAL', message: 'Internal Server Error', statusCode: 500 }
+  return encode({ event: 'error', data })
+}
+
+/** One open stream. Created by `reply.sse()`; `run()` settles when the stream is over. */
+export class SseStream {
+  readonly #reply: FastifyReply
+  readonly #res: ServerResponse
+  readonly #opts: ResolvedStreamOptions
+  readonly #registry: StreamRegistry
+  readonly #controller = new AbortController()
+  #iterator: Iterator<SseInput> | AsyncIterator<SseInput> | undefined
+  #started = false
+  #closed = false
+  #pending = ''
+  #flushScheduled = false
+  #lastWrite = 0
+  #heartbeat: NodeJS.Timeout | undefined
+  #blocked = false
+  #drain: (() => void) | undefined
+  #done!: () => void
+  readonly #finished = new Promise<void>((resolve) => { this.#done = resolve })
+
+  constructor (reply: FastifyReply, opts: ResolvedStreamOptions, registry: StreamRegistry) {
+    this.#reply = reply
+    this.#res = reply.raw as ServerResponse
+    this.#opts = opts
+    this.#registry = registry
+  }
+
+  get signal (): AbortSignal { return this.#controller.signal }
+
+  /** Streams `source` to the client. Never rejects: errors become an HTTP error or an `error` event. */
+  async run (source: SseSource): Promise<void> {
+    const reply = this.#reply
+    if (reply.sent) throw new SSE_ERR_REPLY_SENT()
+    this.#registry.open.add(this)
+    const res = this.#res
+    res.once('close', this.#onClose)
+    res.on('error', this.#onClose)
+    // The socket may already be gone (the client left while hooks ran).
+    if (res.destroyed || (res as any).socket?.destroyed === true) this.#onClose()
+
+    let iterable: Iterables<unknown>
+    try {
+      const lastEventId = reply.request.lastEventId
+      iterable = typeof source === 'function'
+        ? await source({ signal: this.signal, lastEventId, request: reply.request, reply })
+        : source
+      if (!isIterable(iterable)) throw new SSE_ERR_INVALID_SOURCE(describe(iterable))
+    } catch (err) {
+      this.#fail(err)
+      return this.#finished
+    }
+    if (this.#closed) { this.#finish(); return this.#finished }
+    const it = typeof (iterable as any)[Symbol.asyncIterator] === 'function'
+      ? (iterable as AsyncIterable<SseInput>)[Symbol.asyncIterator]()
+      : (iterable as Iterable<SseInput>)[Symbol.iterator]()
+    this.#iterator = it
+    this.#startHeartbeat()
+    // The pump runs detached: if the source is stuck awaiting something that never settles, a
+    // disconnect still settles this promise at once (see #onClose) instead of waiting for it.
+    this.#pump(it).catch((err) => this.#fail(err))
+    return this.#finished
+  }
+
+  /** Ends the stream from the server side (shutdown): the source is aborted, the response ended. */
+  shutdown (): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true
+      this.#controller.abort(new Error('server is closing'))
+      this.#stopSource()
+      this.#end()
+      const res = this.#res
+      // A client that reads nothing must not hold the server open.
+      if (!res.writableFinished) setTimeout(() => { if (!res.writableFinished) res.destroy() }, SHUTDOWN_FLUSH_MS).unref()
+    }
+    return this.#finished
+  }
+
+  async #pump (it: Iterator<SseInput> | AsyncIterator<SseInput>): Promise<void> {
+    const { serialize, highWaterMark } = this.#opts
+    while (!this.#closed) {
+      const step = await it.next()
+      if (this.#closed) return
+      if (step.done === true) break
+      const text = encode(step.value, serialize)
+      if (text === '') continue
+      this.#pending += text
+      if (this.#pending.length >= highWaterMark) this.#flush()
+      else if (!this.#flushScheduled) {
+        this.#flushScheduled = true
+        setImmediate(this.#flushSoon)
+      }
+      // Backpressure: pull nothing more until the socket has taken what it was given.
+      if (this.#blocked) await this.#waitDrain()
+    }
+    if (this.#closed) return
+    this.#closed = true
+    this.#end()
+  }
+
+  // Gathers what the source yields within one turn of the event loop into a single write: one
+  // syscall and one chunk header for many small frames, and no delay for a lone one.
+  #flushSoon = (): void => {
+    this.#flushScheduled = false
+    if (!this.#closed) this.#flush()
+  }
+
+  /** Writes what is pending; marks the stream blocked when the socket buffer is full. */
+  #flush (): void {
+    const text = this.#pending
+    if (text === '') return
+    this.#pending = ''
+    if (!this.#started) this.#start()
+    this.#lastWrite = performance.now()
+    if (!this.#res.write(text)) this.#blocked = true
+  }
+
+  #waitDrain (): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.#closed || !this.#blocked) resolve()
+      else this.#drain = resolve
+    })
+  }
+
+  #onDrain = (): void => {
+    this.#blocked = false
+    const resolve = this.#drain
+    this.#drain = undefined
+    resolve?.()
+  }
+
+  /** Headers go out with the first frame, so an error before it can still be an HTTP error. */
+  #start (): void {
+    this.#started = true
+    const reply = this.#reply
+    const headers: Record<string, any> = reply.getHeaders()
+    headers['content-type'] = 'text/event-stream; charset=utf-8'
+    headers['cache-control'] = 'no-cache'
+    // nginx buffers proxied responses unless told otherwise.
+    headers['x-accel-buffering'] = 'no'
+    delete headers['content-length']
+    // Connection-specific headers are forbidden in HTTP/2 (RFC 9113 §8.2.2).
+    if (reply.request.raw.httpVersionMajor === 1) headers.connection = 'keep-alive'
+    else delete headers.connection
+    reply.hijack()
+    this.#res.on('drain', this.#onDrain)
+    this.#res.writeHead(reply.statusCode, headers)
+    if (this.#opts.retryMs !== undefined) this.#res.write(encode({ retry: this.#opts.retryMs }))
+  }
+
+  #startHeartbeat (): void {
+    const ms = this.#opts.heartbeatMs
+    if (ms === 0) return
+    this.#lastWrite = performance.now()
+    // One timer per stream, never reset per write (that would cost a timer operation per event):
+    // when it fires it writes only if the stream was idle for a whole period, else it re-arms for
+    // the time left.
+    const beat = (): void => {
+      if (this.#closed) return
+      const idle = performance.now() - this.#lastWrite
+      if (idle >= ms - 1) {
+        this.#pending += HEARTBEAT
+        this.#flush()
+        this.#heartbeat = setTimeout(beat, ms)
+      } else {
+        this.#heartbeat = setTimeout(beat, ms - idle)
+      }
+      this.#heartbeat.unref()
+    }
+    this.#heartbeat = setTimeout(beat, ms)
+    this.#heartbeat.unref()
+  }
+
+  #onClose = (err?: unknown): void => {
+    if (err !== undefined && !isClientGone(err)) this.#reply.log.warn({ err }, 'SSE response error')
+    if (this.#closed) { this.#finish(); return }
+    // The client went away: stop the source and its upstream work at once.
+    this.#closed = true
+    this.#controller.abort(new Error('client disconnected'))
+    this.#stopSource()
+    this.#finish()
+  }
+
+  #fail (err: any): void {
+    if (this.#closed) { this.#finish(); return }
+    this.#closed = true
+    this.#controller.abort(err)
+    this.#stopSource()
+    if (!this.#started && this.#pending === '') {
+      // Nothing yielded yet: an ordinary HTTP error through Fastify's error handler, with a JSON body.
+      this.#cleanup()
+      this.#reply.send(err)
+      this.#finish()
+      return
+    }
+    this.#reply.log.error({ err }, 'SSE source failed after the stream started')
+    this.#pending += errorFrame(err)
+    this.#end()
+  }
+
+  #stopSource (): void {
+    const it = this.#iterator
+    this.#iterator = undefined
+    this.#onDrain()
+    if (it?.return === undefined) return
+    // Not awaited: an async generator stuck on an await runs its `finally` once that await
+    // settles, which the aborted signal makes happen for any upstream request given it.
+    try {
+      const r = it.return()
+      if (r instanceof Promise) r.catch((err) => this.#reply.log.debug({ err }, 'SSE source failed while closing'))
+    } catch (err) {
+      this.#reply.log.debug({ err }, 'SSE source failed while closing')
+    }
+  }
+
+  #end (): void {
+    this.#cleanup()
+    if (this.#pending !== '' || this.#started) {
+      this.#flush()
+      this.#res.end()
+    } else if (!this.#res.destroyed) {
+      // The source ended without yielding anything: an empty but valid stream.
+      this.#start()
+      this.#res.end()
+    }
+    if (this.#res.writableFinished || this.#res.destroyed) this.#finish()
+    else this.#res.once('finish', () => this.#finish())
+  }
+
+  #cleanup (): void {
+    clearTimeout(this.#heartbeat)
+    this.#heartbeat = undefined
+    this.#res.removeListener('drain', this.#onDrain)
+  }
+
+  #finish (): void {
+    if (!this.#controller.signal.aborted) this.#controller.abort(new Error('stream ended'))
+    this.#cleanup()
+    this.#registry.open.delete(this)
+    this.#done()
+  }
+}
+
+/** Errors that only mean the client went away; logged at debug, never as failures. */
+export function isClientGone (err: any): boolean {
+  return CLIENT_GONE.has(err?.code) || err?.name === 'AbortError'
+}
