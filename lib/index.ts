@@ -1,6 +1,6 @@
 // Plugin entry: `app.register(sse)` decorates every reply with `reply.sse(source, options)` and
 // every request with `request.lastEventId`.
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { SSE_ERR_INVALID_LAST_EVENT_ID, SSE_ERR_INVALID_OPTION } from './errors.js'
 import {
@@ -82,7 +82,7 @@ function readLastEventId (request: FastifyRequest, maxLength: number): string | 
   return value
 }
 
-const plugin: FastifyPluginCallback<SsePluginOptions> = (fastify, opts, done) => {
+const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, opts) => {
   const defaults = resolveOptions(opts)
   const maxLastEventIdLength = checkInteger('maxLastEventIdLength',
     opts.maxLastEventIdLength ?? DEFAULT_MAX_LAST_EVENT_ID, 1, 64 * 1024)
@@ -108,8 +108,6 @@ const plugin: FastifyPluginCallback<SsePluginOptions> = (fastify, opts, done) =>
   fastify.addHook('preClose', async () => {
     await Promise.all([...registry.open].map((stream) => stream.shutdown()))
   })
-
-  done()
 }
 
 export const fastifySseStream = fp(plugin, { fastify: '5.x', name: 'fastify-sse-stream' })
