@@ -1,0 +1,88 @@
+// The service around the plugin: `buildApp(config)` wires Swagger (OpenAPI 3.2, so stream routes
+// can carry `itemSchema`), Swagger UI at /docs, the demo page from static/, the plugin and the
+// routes. lib/server.ts listens; tests call buildApp() with their own config.
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import fastifyStatic from '@fastify/static'
+import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { STATUS_CODES } from 'node:http'
+import sse from './index.js'
+import type { AppConfig } from './config.js'
+import { packageRoot } from './package-root.js'
+import { createUpstreamResolver } from './upstream.js'
+import { SSE_ERR_UPSTREAM_UNREACHABLE } from './errors.js'
+import events from '../routes/events.js'
+import demoModel from '../routes/demo-model.js'
+
+const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string, description: string }
+
+/** Where this app listens, as the `/v1` base URL the SDK uses to reach the built-in demo model. */
+export function selfBaseURL (app: FastifyInstance): string {
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') {
+    throw new SSE_ERR_UPSTREAM_UNREACHABLE('the built-in demo model (this server is not listening on TCP)')
+  }
+  // A wildcard address is not a destination; the loopback of the same family is.
+  let host = address.address
+  if (host === '0.0.0.0') host = '127.0.0.1'
+  else if (host === '::') host = '::1'
+  if (address.family === 'IPv6' || host.includes(':')) host = `[${host}]`
+  return `http://${host}:${address.port}/v1`
+}
+
+/** Builds the whole service; call `listen()` on the result. */
+export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    // Idle keep-alive sockets (ours too: the demo model is reached over HTTP) must not hold close().
+    forceCloseConnections: true
+  })
+
+  // Never a stack, never the text of an unexpected 5xx: our coded errors and 4xx keep their message.
+  app.setErrorHandler((err: FastifyError & { retryAfter?: string }, request, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+    const ours = typeof err.code === 'string' && err.code.startsWith('SSE_ERR_')
+    if (status >= 500) request.log.error({ err }, 'request failed')
+    else request.log.info({ err }, 'request rejected')
+    if (err.retryAfter !== undefined) reply.header('retry-after', err.retryAfter)
+    const exposed = ours || status < 500
+    return reply.code(exposed ? status : 500).send({
+      statusCode: exposed ? status : 500,
+      code: exposed && typeof err.code === 'string' ? err.code : 'SSE_ERR_INTERNAL',
+      error: exposed ? (STATUS_CODES[status] ?? 'Error') : 'Internal Server Error',
+      message: exposed ? err.message : 'Internal Server Error'
+    })
+  })
+
+  // Before the routes: it collects them in an onRoute hook.
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.2.0',
+      info: { title: 'fastify-sse-stream demo service', description: pkg.description, version: pkg.version },
+      tags: [
+        { name: 'streams', description: 'Server-Sent Events routes (text/event-stream)' },
+        { name: 'demo model', description: 'The built-in OpenAI-compatible model used when no LLM is configured' }
+      ]
+    }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(sse)
+
+  await app.register(fastifyStatic, { root: join(packageRoot, 'static'), prefix: '/' })
+
+  const upstream = createUpstreamResolver(config.llm, () => selfBaseURL(app))
+  await app.register(events, {
+    upstream,
+    firstTokenTimeoutMs: config.llm.firstTokenTimeoutMs,
+    idleTimeoutMs: config.llm.idleTimeoutMs,
+    maxPromptChars: config.maxPromptChars,
+    rateLimit: config.rateLimit
+  })
+  await app.register(demoModel, { tokenDelayMs: config.demoTokenDelayMs })
+
+  // ── Hub, /ticker, /logs (helper C): register them here. ──
+
+  return app
+}

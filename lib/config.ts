@@ -1,0 +1,119 @@
+// The service's configuration, read once from the environment and validated before anything
+// listens: a bad value stops `npm start` with SSE_ERR_INVALID_CONFIG naming the variable, instead
+// of surfacing later as a confusing runtime failure.
+import { SSE_ERR_INVALID_CONFIG } from './errors.js'
+
+/** The name the built-in demo model reports in its chunks and in `/events`' `done` event. */
+export const DEMO_MODEL = 'demo-markov'
+
+export interface LlmConfig {
+  /**
+   * The OpenAI-compatible server (`LLM_BASE_URL`, else `OPENAI_BASE_URL`), e.g.
+   * `http://localhost:1234/v1`. `undefined` means the built-in demo model, reached over HTTP at
+   * this app's own address.
+   */
+  baseURL: string | undefined
+  /** `LLM_API_KEY`, else `OPENAI_API_KEY`. Local servers need none; the SDK gets a placeholder. */
+  apiKey: string | undefined
+  /**
+   * `LLM_MODEL`. Unset with an upstream: the first model the server lists (`GET /models`);
+   * unset without one: `demo-markov`.
+   */
+  model: string | undefined
+  /** `LLM_FIRST_TOKEN_TIMEOUT_MS`: 504 when no token arrives this long after the request. @default 60000 */
+  firstTokenTimeoutMs: number
+  /** `LLM_IDLE_TIMEOUT_MS`: an `error` event when no token arrives this long after the last one. @default 30000 */
+  idleTimeoutMs: number
+  /**
+   * `LLM_MAX_RETRIES`: SDK retries of a failed request before its first byte. A relay passes a 429
+   * on at once rather than sit out the upstream's `retry-after` while the client waits.
+   * @default 0
+   */
+  maxRetries: number
+}
+
+export interface AppConfig {
+  /** `HOST` @default '127.0.0.1' */
+  host: string
+  /** `PORT`; 0 picks a free port. @default 8080 */
+  port: number
+  /** `LOG_LEVEL`: fatal, error, warn, info, debug, trace or silent. @default 'info' */
+  logLevel: string
+  llm: LlmConfig
+  /** `DEMO_TOKEN_DELAY_MS`: the demo model's pause between tokens. @default 30 */
+  demoTokenDelayMs: number
+  /** `EVENTS_MAX_PROMPT_CHARS`: the longest prompt, system prompt or message content. @default 8000 */
+  maxPromptChars: number
+  /**
+   * `RATE_LIMIT_MAX` requests per `RATE_LIMIT_WINDOW_MS` per client address on `/events`;
+   * `RATE_LIMIT_MAX=0` turns the limit off (`false`). @default { max: 30, timeWindowMs: 60000 }
+   */
+  rateLimit: { max: number, timeWindowMs: number } | false
+}
+
+type Env = Record<string, string | undefined>
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+
+function text (env: Env, name: string): string | undefined {
+  const value = env[name]?.trim()
+  return value === undefined || value === '' ? undefined : value
+}
+
+function integer (env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name)
+  if (raw === undefined) return fallback
+  const value = /^\d+$/.test(raw) ? Number(raw) : NaN
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new SSE_ERR_INVALID_CONFIG(name, `expected an integer from ${min} to ${max}, got "${raw}"`)
+  }
+  return value
+}
+
+function url (env: Env, name: string): string | undefined {
+  const raw = text(env, name)
+  if (raw === undefined) return undefined
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new SSE_ERR_INVALID_CONFIG(name, `expected an http(s) URL such as http://localhost:1234/v1, got "${raw}"`)
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new SSE_ERR_INVALID_CONFIG(name, `expected an http(s) URL, got the scheme "${parsed.protocol}"`)
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new SSE_ERR_INVALID_CONFIG(name, 'must not carry credentials: put the key in LLM_API_KEY')
+  }
+  // The SDK appends `/chat/completions` itself; a trailing slash would double it.
+  return raw.replace(/\/+$/, '')
+}
+
+/** Reads and validates the configuration; throws SSE_ERR_INVALID_CONFIG naming the variable. */
+export function loadConfig (env: Env = process.env): AppConfig {
+  const host = text(env, 'HOST') ?? '127.0.0.1'
+  if (/\s|\//.test(host)) throw new SSE_ERR_INVALID_CONFIG('HOST', `expected a host name or address, got "${host}"`)
+  const logLevel = text(env, 'LOG_LEVEL') ?? 'info'
+  if (!LOG_LEVELS.has(logLevel)) {
+    throw new SSE_ERR_INVALID_CONFIG('LOG_LEVEL', `expected one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}"`)
+  }
+  const baseName = text(env, 'LLM_BASE_URL') !== undefined ? 'LLM_BASE_URL' : 'OPENAI_BASE_URL'
+  const rateMax = integer(env, 'RATE_LIMIT_MAX', 30, 0, 1_000_000)
+  const rateWindow = integer(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1, 86_400_000)
+  return {
+    host,
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    logLevel,
+    llm: {
+      baseURL: url(env, baseName),
+      apiKey: text(env, 'LLM_API_KEY') ?? text(env, 'OPENAI_API_KEY'),
+      model: text(env, 'LLM_MODEL'),
+      firstTokenTimeoutMs: integer(env, 'LLM_FIRST_TOKEN_TIMEOUT_MS', 60_000, 1, 3_600_000),
+      idleTimeoutMs: integer(env, 'LLM_IDLE_TIMEOUT_MS', 30_000, 1, 3_600_000),
+      maxRetries: integer(env, 'LLM_MAX_RETRIES', 0, 0, 10)
+    },
+    demoTokenDelayMs: integer(env, 'DEMO_TOKEN_DELAY_MS', 30, 0, 60_000),
+    maxPromptChars: integer(env, 'EVENTS_MAX_PROMPT_CHARS', 8000, 1, 1_000_000),
+    rateLimit: rateMax === 0 ? false : { max: rateMax, timeWindowMs: rateWindow }
+  }
+}
