@@ -1,0 +1,192 @@
+// The token stream pane: one EventSource per generation on GET /events?prompt=…
+//
+// Each default `message` event carries raw token text (newlines and leading spaces included), so it
+// is appended as text, never parsed as HTML. The stream ends with `event: done` or `event: error`;
+// we close the EventSource on both, or the browser would reconnect and run the prompt again.
+import { describeErrorEvent, explain } from './live.js'
+
+const $ = (id) => document.getElementById(id)
+
+export function setupGenerate () {
+  const form = $('prompt-form')
+  const prompt = $('prompt')
+  const stopButton = $('stop')
+  const status = $('gen-status')
+  const errorBox = $('gen-error')
+  const answer = $('answer')
+  const finish = $('finish')
+  const stats = { ttft: $('ttft'), tokens: $('tokens'), tps: $('tps'), model: $('model-name') }
+
+  // The generation in progress, if any.
+  let run = null
+
+  function setState (state, text) {
+    answer.dataset.state = state
+    answer.setAttribute('aria-busy', String(state === 'waiting' || state === 'streaming'))
+    status.textContent = text
+    const busy = state === 'waiting' || state === 'streaming'
+    stopButton.disabled = !busy
+  }
+  function showError (text) {
+    errorBox.hidden = text === ''
+    errorBox.textContent = text
+  }
+
+  function renderStats () {
+    if (run === null) return
+    run.frame = 0
+    if (run.stick) answer.scrollTop = answer.scrollHeight
+    const { startedAt, firstAt, lastAt, count } = run
+    stats.ttft.textContent = firstAt === undefined ? '–' : formatMs(firstAt - startedAt)
+    stats.tokens.textContent = String(count)
+    // The decode rate: tokens after the first over the time they took, so TTFT does not dilute it.
+    stats.tps.textContent = count >= 2 && lastAt > firstAt
+      ? ((count - 1) / ((lastAt - firstAt) / 1000)).toFixed(1)
+      : '–'
+  }
+  function scheduleStats () {
+    // At thousands of tokens a second, update the numbers and the scroll position once per
+    // frame, not once per token. Follow the growing answer unless the reader scrolled up.
+    if (run === null || run.frame !== 0) return
+    run.stick = answer.scrollHeight - answer.scrollTop - answer.clientHeight < 48
+    run.frame = requestAnimationFrame(renderStats)
+  }
+
+  function end (state, text) {
+    if (run === null) return
+    run.es.close()
+    cancelAnimationFrame(run.frame)
+    renderStats()
+    run = null
+    setState(state, text)
+  }
+
+  function start () {
+    const text = prompt.value
+    if (text.trim() === '') {
+      showError('Type a prompt first.')
+      prompt.focus()
+      return
+    }
+    if (run !== null) end('stopped', 'Restarted.')
+
+    const params = new URLSearchParams({ prompt: text })
+    for (const [id, name] of [['system', 'system'], ['max-tokens', 'max_tokens'], ['temperature', 'temperature'], ['model', 'model']]) {
+      const value = $(id).value.trim()
+      if (value !== '') params.set(name, value)
+    }
+
+    answer.textContent = ''
+    const textNode = document.createTextNode('')
+    answer.append(textNode)
+    finish.hidden = true
+    finish.textContent = ''
+    stats.model.textContent = '–'
+    showError('')
+
+    const es = new EventSource(`events?${params}`)
+    const current = { es, startedAt: performance.now(), firstAt: undefined, lastAt: 0, count: 0, frame: 0, stick: true }
+    run = current
+    renderStats()
+    setState('waiting', 'Waiting for the first token…')
+
+    es.addEventListener('message', (e) => {
+      if (run !== current) return
+      const now = performance.now()
+      if (current.count === 0) {
+        current.firstAt = now
+        setState('streaming', 'Streaming…')
+      }
+      current.count++
+      current.lastAt = now
+      scheduleStats()
+      textNode.appendData(e.data)
+    })
+
+    es.addEventListener('done', (e) => {
+      if (run !== current) return
+      const info = parseJson(e.data) ?? {}
+      showModel(stats.model, info)
+      finish.textContent = describeFinish(info)
+      finish.hidden = finish.textContent === ''
+      end('done', `Done: ${current.count} token${current.count === 1 ? '' : 's'}.`)
+    })
+
+    // `error` is both a server `event: error` frame (a MessageEvent with { code, message }) and
+    // the connection's own failure (a plain Event).
+    es.addEventListener('error', (e) => {
+      if (run !== current) return
+      if (e instanceof MessageEvent) {
+        showError(describeErrorEvent(e.data))
+        end('failed', 'Failed.')
+        return
+      }
+      const refused = es.readyState === EventSource.CLOSED && current.count === 0
+      const received = current.count
+      end('failed', 'Failed.')
+      if (!refused) {
+        // A reconnect would send the prompt again and start a new answer: stop here instead.
+        showError(received === 0
+          ? 'The connection to the server was lost before the first token.'
+          : `The connection to the server was lost after ${received} tokens; the answer above is incomplete.`)
+        return
+      }
+      showError('The server refused the request…')
+      void explain(es.url).then(({ text }) => { if (run === null) showError(text) })
+    })
+  }
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault()
+    start()
+  })
+  stopButton.addEventListener('click', () => {
+    // Closing the EventSource closes the connection; the server then aborts the upstream request.
+    if (run !== null) end('stopped', `Stopped after ${run.count} token${run.count === 1 ? '' : 's'}.`)
+    prompt.focus()
+  })
+
+  const mac = /Mac|iPhone|iPad/.test(navigator.platform)
+  for (const kbd of document.querySelectorAll('kbd[data-mod]')) kbd.textContent = mac ? '⌘' : 'Ctrl'
+  form.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault()
+      form.requestSubmit()
+    }
+  })
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && run !== null) stopButton.click()
+  })
+}
+
+function parseJson (text) {
+  try { return JSON.parse(text) } catch { return undefined }
+}
+
+function showModel (el, info) {
+  el.textContent = ''
+  const name = typeof info.model === 'string' && info.model !== '' ? info.model : 'unknown'
+  el.append(name)
+  if (info.demo === true) {
+    const badge = document.createElement('span')
+    badge.className = 'badge'
+    badge.textContent = 'built-in demo model'
+    badge.title = 'No LLM server is configured; set LLM_BASE_URL to use a real model.'
+    el.append(' ', badge)
+  }
+}
+
+function describeFinish (info) {
+  const parts = []
+  const reasons = { stop: 'the model finished', length: 'the token limit was reached', content_filter: 'the content filter stopped it' }
+  if (typeof info.finish_reason === 'string') parts.push(`Ended because ${reasons[info.finish_reason] ?? info.finish_reason}.`)
+  const u = info.usage
+  if (u && typeof u === 'object' && typeof u.completion_tokens === 'number') {
+    parts.push(`Usage: ${u.prompt_tokens ?? '?'} prompt + ${u.completion_tokens} completion tokens.`)
+  }
+  return parts.join(' ')
+}
+
+function formatMs (ms) {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`
+}
