@@ -2,7 +2,7 @@
 // every request with `request.lastEventId`.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { SSE_ERR_INVALID_LAST_EVENT_ID, SSE_ERR_INVALID_OPTION } from './errors.js'
+import { SSE_ERR_INVALID_LAST_EVENT_ID, SSE_ERR_INVALID_OPTION, SSE_ERR_TOO_MANY_STREAMS } from './errors.js'
 import {
   SseStream,
   type ResolvedStreamOptions,
@@ -18,6 +18,13 @@ export interface SsePluginOptions extends SseStreamOptions {
    * @default 256
    */
   maxLastEventIdLength?: number
+  /**
+   * The most streams this instance keeps open at once; one more is answered 503 with
+   * `retry-after` (`SSE_ERR_TOO_MANY_STREAMS`), so a load balancer or the client tries elsewhere
+   * or later. `0` means no cap.
+   * @default 0
+   */
+  maxStreams?: number
 }
 
 declare module 'fastify' {
@@ -47,6 +54,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 // Control characters would be refused by the encoder anyway; non-ASCII cannot have come from us.
 const BAD_LAST_EVENT_ID = /[^\x20-\x7e]/
 const kLastEventId = Symbol('fastify-sse-stream.lastEventId')
+// Seconds a client turned away by `maxStreams` is asked to wait.
+const TOO_MANY_RETRY_AFTER_S = 5
 
 function checkInteger (name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -86,6 +95,7 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, opts) => {
   const defaults = resolveOptions(opts)
   const maxLastEventIdLength = checkInteger('maxLastEventIdLength',
     opts.maxLastEventIdLength ?? DEFAULT_MAX_LAST_EVENT_ID, 1, 64 * 1024)
+  const maxStreams = checkInteger('maxStreams', opts.maxStreams ?? 0, 0, Number.MAX_SAFE_INTEGER)
   const registry: StreamRegistry = { open: new Set() }
 
   fastify.decorateRequest('lastEventId', {
@@ -101,6 +111,10 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, opts) => {
 
   fastify.decorateReply('sse', function (this: FastifyReply, source: SseSource, options?: SseStreamOptions) {
     const resolved = options === undefined ? defaults : resolveOptions(options, defaults)
+    if (maxStreams !== 0 && registry.open.size >= maxStreams) {
+      this.header('retry-after', String(TOO_MANY_RETRY_AFTER_S)).send(new SSE_ERR_TOO_MANY_STREAMS(maxStreams))
+      return Promise.resolve()
+    }
     return new SseStream(this, resolved, registry).run(source)
   })
 

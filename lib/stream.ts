@@ -259,6 +259,7 @@ export class SseStream {
     if (err !== undefined && !isClientGone(err)) this.#reply.log.warn({ err }, 'SSE response error')
     if (this.#closed) { this.#finish(); return }
     // The client went away: stop the source and its upstream work at once.
+    this.#reply.log.debug('SSE client disconnected')
     this.#closed = true
     this.#controller.abort(new Error('client disconnected'))
     this.#stopSource()

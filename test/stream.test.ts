@@ -270,3 +270,33 @@ t.test('reply.sse() on a reply already sent rejects with a coded error', async (
   t.equal(res.body, 'done')
   t.match(await seen.promise, { code: 'SSE_ERR_REPLY_SENT' })
 })
+
+t.test('maxStreams turns the stream over the cap away with 503 and retry-after, and frees the slot on close', async (t) => {
+  const server = await app({ maxStreams: 2 })
+  server.get('/s', (request, reply) => reply.sse(async function * ({ signal }) {
+    yield 'open'
+    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+  }))
+  const url = await listen(server)
+  t.teardown(() => server.close())
+  const a = await openStream(url + '/s')
+  const b = await openStream(url + '/s')
+  await Promise.all([a.waitForEvents(1), b.waitForEvents(1)])
+  const over = await fetch(url + '/s')
+  t.equal(over.status, 503)
+  t.equal(over.headers.get('retry-after'), '5')
+  t.match(await over.json(), { code: 'SSE_ERR_TOO_MANY_STREAMS' })
+  a.destroy()
+  await a.ended
+  // The slot is freed when the server sees the close; retry until it has (bounded).
+  let status = 503
+  for (let i = 0; i < 50 && status === 503; i++) {
+    const s = await openStream(url + '/s')
+    status = s.res.statusCode ?? 0
+    if (status === 200) await s.waitForEvents(1)
+    s.destroy()
+    if (status === 503) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  t.equal(status, 200)
+  b.destroy()
+})
