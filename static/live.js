@@ -16,9 +16,10 @@ const RETRY_MAX_MS = 30000
  * @param {HTMLElement} opts.conn          shows "live", "reconnecting…"…; its data-state is styled
  * @param {HTMLElement} opts.error         shows why the stream is down
  * @param {(n: number) => void} [opts.onReconnect]  called with the count after each reconnect
+ * @param {Record<number, string>} [opts.explainStatus]  words to show for a refusal status
  * @returns {{ restart: () => void, close: () => void }}
  */
-export function watch ({ url, on, conn, error, onReconnect }) {
+export function watch ({ url, on, conn, error, onReconnect, explainStatus = {} }) {
   let es = null
   let opens = 0
   let retryTimer = 0
@@ -64,15 +65,16 @@ export function watch ({ url, on, conn, error, onReconnect }) {
         return
       }
       show('down', 'disconnected')
-      void explain(source.url).then(({ text, retry }) => {
+      void explain(source.url).then(({ text, retry, status, waitMs }) => {
         if (es !== source) return
+        const words = explainStatus[status] ?? text
         if (!retry) {
-          showError(text)
+          showError(words)
           return
         }
-        const seconds = Math.round(retryMs / 1000)
-        showError(`${text} Trying again in ${seconds} s.`)
-        retryTimer = setTimeout(connect, retryMs)
+        const delay = Math.max(retryMs, waitMs ?? 0)
+        showError(`${words} Trying again in ${Math.round(delay / 1000)} s.`)
+        retryTimer = setTimeout(connect, delay)
         retryMs = Math.min(retryMs * 2, RETRY_MAX_MS)
       })
     })
@@ -121,12 +123,15 @@ export async function explain (url) {
       if (body && typeof body.message === 'string') detail = body.code ? `${body.message} (${body.code})` : body.message
     }
     if (detail === '') detail = res.status === 404 ? 'This route is not available on the server.' : (res.statusText || 'no details')
-    const wait = res.headers.get('retry-after')
-    const after = wait ? ` The server asks to wait ${wait} s.` : ''
+    // retry-after in seconds (the HTTP-date form is not used by this server).
+    const wait = Number(res.headers.get('retry-after'))
+    const waitMs = Number.isFinite(wait) && wait > 0 ? Math.min(wait * 1000, 10 * RETRY_MAX_MS) : undefined
+    const after = waitMs ? ` The server asks to wait ${wait} s.` : ''
     return {
       text: `The server refused the stream (HTTP ${res.status}): ${detail}${after}`,
       retry: res.status >= 500 || res.status === 429,
-      status: res.status
+      status: res.status,
+      waitMs
     }
   } catch {
     return { text: 'The server cannot be reached.', retry: true }

@@ -29,7 +29,17 @@ export function setupLogs () {
   }
 
   const stream = watch({
-    url: () => `logs?level=${encodeURIComponent(level.value)}`,
+    url: () => {
+      const params = new URLSearchParams({ level: level.value })
+      // EventSource cannot send an Authorization header: a LOGS_TOKEN travels as ?token=, taken
+      // from this page's own address (`/?token=…`); the server redacts it from its logs.
+      const token = new URLSearchParams(location.search).get('token')
+      if (token) params.set('token', token)
+      return `logs?${params}`
+    },
+    explainStatus: {
+      401: 'The logs stream is protected by LOGS_TOKEN: open this page as /?token=<LOGS_TOKEN> to watch it.'
+    },
     conn: $('logs-conn'),
     error: $('logs-error'),
     on: {

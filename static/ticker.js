@@ -82,14 +82,17 @@ export function setupTicker () {
     on: {
       snapshot (e) {
         seen(e)
-        for (const q of quotesOf(parse(e.data))) update(q, false)
+        const data = parse(e.data)
+        // The default feed is a random walk and says so; a real feed plugged in would not.
+        $('ticker-note').hidden = data?.simulated === false
+        for (const q of quotesOf(data)) update(q, false)
       },
       quote (e) {
         seen(e)
         update(parse(e.data), true)
       },
-      // Our Last-Event-ID was from before a server restart, or older than its history: what
-      // follows starts afresh.
+      // Our Last-Event-ID was from before a server restart, or older than its history: the
+      // snapshot just received is the state, and live quotes follow.
       reset (e) { seen(e) }
     }
   })

@@ -76,3 +76,58 @@ export async function openPage (t: Test, options: OpenPageOptions = {}): Promise
   page.on('pageerror', (err) => { t.fail(`uncaught exception in the page: ${err.message}`) })
   return page
 }
+
+/** One event an EventSource of the page dispatched, as `recordEventSources` keeps it. */
+export interface RecordedEvent {
+  type: string
+  /** `lastEventId` after the event: the id the browser would send on reconnect. */
+  id: string
+  data: string | undefined
+}
+
+/** An EventSource the page opened, as seen from the test. */
+export interface RecordedSource {
+  url: string
+  /** 0 connecting, 1 open, 2 closed (the page called `close()`, or the server refused it). */
+  readyState: number
+  /** How many times it opened: 2 or more means the browser reconnected. */
+  opens: number
+  events: RecordedEvent[]
+}
+
+/**
+ * Makes every page of `page`'s context record the EventSources it opens, without changing what
+ * they do: `readEventSources(page)` then returns them in order of creation. Call before `goto`.
+ * `types` are the named event types to record besides `message`, `open` and `error`.
+ */
+export async function recordEventSources (page: Page, types: string[] = []): Promise<void> {
+  await page.addInitScript((named: string[]) => {
+    const Native = window.EventSource
+    const all: EventSource[] = []
+    const logs = new WeakMap<EventSource, { opens: number, events: Array<{ type: string, id: string, data: string | undefined }> }>()
+    class Recorded extends Native {
+      constructor (url: string | URL, init?: EventSourceInit) {
+        super(url, init)
+        const log = { opens: 0, events: [] as Array<{ type: string, id: string, data: string | undefined }> }
+        logs.set(this, log)
+        all.push(this)
+        this.addEventListener('open', () => { log.opens++ })
+        for (const type of ['message', 'error', ...named]) {
+          this.addEventListener(type, (e) => {
+            const m = e as MessageEvent
+            log.events.push({ type, id: m.lastEventId ?? '', data: e instanceof MessageEvent ? String(m.data) : undefined })
+          })
+        }
+      }
+    }
+    Object.defineProperty(window, 'EventSource', { value: Recorded, writable: true, configurable: true })
+    Object.defineProperty(window, '__eventSources', {
+      value: () => all.map((es) => ({ url: es.url, readyState: es.readyState, ...logs.get(es)! }))
+    })
+  }, types)
+}
+
+/** The EventSources the page opened so far (see `recordEventSources`), oldest first. */
+export async function readEventSources (page: Page): Promise<RecordedSource[]> {
+  return await page.evaluate(() => (window as unknown as { __eventSources: () => RecordedSource[] }).__eventSources())
+}
