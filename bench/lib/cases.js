@@ -1,0 +1,82 @@
+// The scenarios and their sizes: the full benchmark (issue 5) and `--quick`, a smoke run of the
+// same code paths small enough for CI (< 30 s; CI must never assert on its timings).
+
+export const VARIANTS = ['raw', 'fastify-raw', 'fastify-sse', 'fastify-sse-v2', 'better-sse', 'ours']
+
+/** Display names. */
+export const LABEL = {
+  raw: 'raw node:http',
+  'fastify-raw': 'fastify-raw (hijacked)',
+  'fastify-sse': '@fastify/sse',
+  'fastify-sse-v2': 'fastify-sse-v2',
+  'better-sse': 'better-sse',
+  ours: 'fastify-sse-stream'
+}
+
+export function cases (quick) {
+  const s1 = quick ? 2_000 : 200_000
+  const fan = quick ? [50] : [1_000, 5_000]
+  const events = quick ? 20 : 100
+  return [
+    { id: 'S1-tokens', scenario: 's1', title: `S1 throughput: ${s1} events of 8-byte tokens, one connection`, params: { kind: 'tokens', n: s1 } },
+    { id: 'S1-json', scenario: 's1', title: `S1 throughput: ${s1} events of 1 KiB JSON, one connection`, params: { kind: 'json', n: s1 } },
+    ...fan.flatMap((conns) => [
+      { id: `S2-${conns}-b2b`, scenario: 's2', fanOut: true, title: `S2 fan-out: ${conns} connections, ${events} events back to back`, params: { conns, events, paceMs: 0 } },
+      { id: `S2-${conns}-paced`, scenario: 's2', fanOut: true, title: `S2 fan-out: ${conns} connections, ${events} events one every 5 ms`, params: { conns, events, paceMs: 5 } }
+    ]),
+    { id: 'S3-idle', scenario: 's3', fanOut: true, title: `S3 idle memory: ${quick ? 100 : 5_000} connections`, params: { conns: quick ? 100 : 5_000 } },
+    { id: 'S4-generator', scenario: 's4', title: `S4a slow client: reads nothing for ${quick ? 0.5 : 10} s while a generator offers ${quick ? 2 : 50} MB`, params: { mode: 'generator', mb: quick ? 2 : 50, pauseMs: quick ? 500 : 10_000 } },
+    { id: 'S4-broadcast', scenario: 's4', fanOut: true, title: `S4b slow client: reads nothing for ${quick ? 0.5 : 10} s while a broadcast offers ${quick ? 2 : 50} MB`, params: { mode: 'broadcast', mb: quick ? 2 : 50, pauseMs: quick ? 500 : 10_000 } }
+  ]
+}
+
+/** Columns per case: [metric, heading, decimals, show the ratio to raw]. */
+export function columns (c) {
+  if (c.scenario === 's1') {
+    return [
+      ['eventsPerSec', 'events/s', 0, true],
+      ['dataMBps', 'data MB/s', 1, true],
+      ['serverCpuUsPerEvent', 'server CPU µs/event', 2, false],
+      ['wireBytesPerEvent', 'wire B/event', 1, false],
+      ['ttfbMs', 'first event ms', 1, false],
+      ['peakRssMB', 'peak RSS MB', 1, false]
+    ]
+  }
+  if (c.scenario === 's2') {
+    return [
+      ['totalMs', 'all delivered ms', 0, true],
+      ['completionP50Ms', 'client done p50 ms', 0, false],
+      ['completionP99Ms', 'client done p99 ms', 0, false],
+      ['firstEventP99Ms', '1st event p99 ms', 0, false],
+      ['latencyP99Ms', 'delivery p99 ms', 1, false],
+      ['deliveriesPerSec', 'deliveries/s', 0, false],
+      ['serverCpuMs', 'server CPU ms', 0, false],
+      ['peakRssMB', 'peak RSS MB', 1, false]
+    ]
+  }
+  if (c.scenario === 's3') {
+    return [
+      ['heapKBPerConn', 'heap KB/conn', 2, true],
+      ['jsKBPerConn', 'heap+external KB/conn', 2, false],
+      ['rssKBPerConn', 'RSS KB/conn', 2, true]
+    ]
+  }
+  if (c.params.mode === 'generator') {
+    return [
+      ['pulledWhileStalledMB', 'source pulled while stalled MB', 2, false],
+      ['peakJsMB', 'peak heap+external over base MB', 2, false],
+      ['peakRssMB', 'peak RSS over base MB', 2, false],
+      ['receivedMB', 'slow client received MB', 1, false],
+      ['drainMs', 'drain after resume ms', 0, false]
+    ]
+  }
+  return [
+    ['peakJsMB', 'peak heap+external over base MB', 2, false],
+    ['peakRssMB', 'peak RSS over base MB', 2, false],
+    ['slowReceivedMB', 'slow client received MB', 2, false],
+    ['slowDisconnected', 'dropped by server', 0, false],
+    ['replayedMB', 'replayed on reconnect MB', 2, false],
+    ['lostFromHistory', 'lost that history held', 0, false],
+    ['publishMs', 'publish ms', 0, false]
+  ]
+}

@@ -1,0 +1,140 @@
+// `npm run bench` (or `node bench/run.js`): us against the peers and a raw node:http baseline.
+// Each run starts a fresh server process (core 0) and a separate client process (core 1), and
+// every case runs --runs times with the variants in a rotating order, so drift and noise spread
+// over all of them instead of favouring whoever runs first.
+//
+//   node bench/run.js [--quick] [--runs N] [--scenarios S1,S2-5000-b2b,...] [--variants raw,ours,...]
+//                     [--out file.json] [--cpu-prof]
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { cases, LABEL, VARIANTS } from './lib/cases.js'
+import { ctl } from './lib/ctl.js'
+import { table } from './lib/report.js'
+import { fdLimit, placement, startNode } from './lib/spawn.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..')
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    scenarios: { type: 'string' },
+    variants: { type: 'string' },
+    out: { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false }
+  }
+})
+if (args.help) {
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(5, 7).map((l) => l.slice(3)).join('\n'))
+  process.exit(0)
+}
+
+const quick = args.quick
+const runs = Number(args.runs ?? (quick ? 1 : 3))
+const variants = args.variants ? args.variants.split(',') : VARIANTS
+for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`unknown variant ${v}; known: ${VARIANTS.join(', ')}`)
+const wanted = args.scenarios?.split(',').map((s) => s.toLowerCase())
+const selected = cases(quick).filter((c) => wanted === undefined ||
+  wanted.some((w) => c.id.toLowerCase() === w || c.id.toLowerCase().startsWith(w + '-')))
+if (selected.length === 0) throw new Error(`no scenario matches ${args.scenarios}`)
+const timeoutMs = quick ? 15_000 : 120_000
+const hubBuilt = existsSync(join(root, 'dist/lib/hub.js'))
+const profileDir = join(here, 'profiles')
+if (args['cpu-prof']) mkdirSync(profileDir, { recursive: true })
+
+function version (pkg) {
+  try {
+    return JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8')).version
+  } catch {
+    return undefined
+  }
+}
+
+const env = {
+  date: new Date().toISOString(),
+  cpu: os.cpus()[0]?.model,
+  cores: os.availableParallelism(),
+  memoryGB: Math.round(os.totalmem() / 2 ** 30),
+  os: `${os.type()} ${os.release()}`,
+  node: process.version,
+  placement: placement ?? 'unpinned (no taskset or a single core)',
+  fdLimit: fdLimit(),
+  versions: {
+    'fastify-sse-stream': JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version,
+    fastify: version('fastify'),
+    '@fastify/sse': version('@fastify/sse'),
+    'fastify-sse-v2': version('fastify-sse-v2'),
+    'better-sse': version('better-sse'),
+    'eventsource-parser': version('eventsource-parser')
+  }
+}
+
+async function runOne (variant, c, rep) {
+  const nodeArgs = ['--expose-gc']
+  if (args['cpu-prof']) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${c.id}-${variant}-${rep}.cpuprofile`)
+  const server = startNode([...nodeArgs, join(here, 'server.js'), variant], placement?.server)
+  let client
+  try {
+    const ready = JSON.parse(await server.nextLine(20_000))
+    const opts = { scenario: c.scenario, variant, port: ready.port, ctlPort: ready.ctlPort, params: c.params, timeoutMs }
+    client = startNode([join(here, 'client.js'), JSON.stringify(opts)], placement?.client)
+    const result = JSON.parse(await client.nextLine(timeoutMs * 3 + 30_000))
+    try { await ctl(ready.ctlPort, '/exit') } catch {}
+    return result
+  } catch (err) {
+    return { ok: false, errors: [String(err.message ?? err)], metrics: {} }
+  } finally {
+    client?.child.kill('SIGKILL')
+    const exited = await Promise.race([server.exited, new Promise((resolve) => setTimeout(resolve, 10_000, null))])
+    if (exited === null) server.child.kill('SIGKILL')
+  }
+}
+
+const plan = selected.map((c) => ({
+  case: c,
+  variants: variants.filter((v) => !(v === 'ours' && c.fanOut && !hubBuilt))
+}))
+if (!hubBuilt && variants.includes('ours')) console.error('note: dist/lib/hub.js is missing, so ours is left out of the fan-out cases')
+console.error(`bench: ${quick ? 'quick' : 'full'}, ${runs} run(s), ${selected.map((c) => c.id).join(' ')}; ` +
+  `server on core ${placement?.server ?? 'any'}, client on core ${placement?.client ?? 'any'}, open files ${env.fdLimit}`)
+
+const results = new Map(plan.map((p) => [p.case.id, []]))
+const started = performance.now()
+for (let rep = 0; rep < runs; rep++) {
+  for (const [ci, p] of plan.entries()) {
+    // Rotate the order per run and per case, so no variant always goes first or last.
+    const k = (rep + ci) % p.variants.length
+    const order = [...p.variants.slice(k), ...p.variants.slice(0, k)]
+    for (const variant of order) {
+      const t = performance.now()
+      const r = await runOne(variant, p.case, rep)
+      results.get(p.case.id).push({ variant, rep, ...r })
+      console.error(`  ${p.case.id} ${LABEL[variant]} run ${rep + 1}: ${r.ok ? 'ok' : 'FAILED ' + r.errors[0]?.slice(0, 200)} (${((performance.now() - t) / 1000).toFixed(1)} s)`)
+    }
+  }
+}
+env.seconds = Math.round((performance.now() - started) / 1000)
+
+const md = [
+  `Node ${env.node}, ${env.cpu} × ${env.cores}, ${env.os}; ${runs} run(s) per variant, median (min–max); ` +
+  `${env.seconds} s in all.`,
+  '',
+  ...plan.map((p) => table(p.case, results.get(p.case.id), p.variants) + '\n')
+].join('\n')
+console.log(md)
+
+const out = args.out ?? (quick ? undefined : join(here, 'results', 'latest.json'))
+if (out !== undefined) {
+  mkdirSync(dirname(out), { recursive: true })
+  writeFileSync(out, JSON.stringify({ env, quick, runs, cases: plan.map((p) => ({ ...p.case, results: results.get(p.case.id) })) }, null, 2) + '\n')
+  console.error(`results written to ${out}`)
+}
+
+// Only our own correctness fails the run: a peer's wrong answer is a finding for the tables.
+const ourFailures = [...results.values()].flat().filter((r) => (r.variant === 'ours' || r.variant === 'raw') && !r.ok)
+process.exitCode = ourFailures.length > 0 ? 1 : 0

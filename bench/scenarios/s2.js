@@ -1,0 +1,71 @@
+// S2 fan-out: `conns` subscribers, `events` broadcasts, back to back (paceMs 0) or one every
+// `paceMs`. Time until every client has every event, per-client completion p50/p99, per-delivery
+// latency (publish -> parsed by the client), deliveries/s, server CPU and peak memory.
+import { ctl, waitFor } from '../lib/ctl.js'
+import { Check, readBroadcast } from '../lib/check.js'
+import { quantile, sorted } from '../lib/stats.js'
+import { openMany, SseReader } from '../lib/sse-reader.js'
+
+export async function run ({ port, ctlPort, params: { conns, events, paceMs }, timeoutMs }) {
+  const check = new Check()
+  const next = new Int32Array(conns)
+  const doneAt = new Float64Array(conns)
+  const firstAt = new Float64Array(conns)
+  const latencies = new Float64Array(conns * events)
+  let deliveries = 0
+  let done = 0
+  let complete
+  const completed = new Promise((resolve) => { complete = resolve })
+
+  const readers = await openMany(conns, 64, (k) => new SseReader({
+    port,
+    path: '/sub',
+    onEvent (event, r) {
+      const { i, t } = readBroadcast(event.data)
+      if (i !== next[k]) check.fail(`client ${k}: expected event ${next[k]}, got ${i}`)
+      if (i === 0) firstAt[k] = r.now
+      next[k] = i + 1
+      if (deliveries < latencies.length) latencies[deliveries++] = r.now - t
+      if (i === events - 1) {
+        doneAt[k] = r.now
+        if (++done === conns) complete()
+      }
+    }
+  }))
+  try {
+    await waitFor(`${conns} subscribers`, async () => (await ctl(ctlPort, '/stats')).subscribers === conns, timeoutMs)
+    const before = await ctl(ctlPort, '/reset')
+    const clientCpu = process.cpuUsage()
+    const pub = await ctl(ctlPort, `/publish?n=${events}&pace=${paceMs}`)
+    const timer = setTimeout(complete, timeoutMs)
+    await completed
+    clearTimeout(timer)
+    const after = await ctl(ctlPort, '/stats')
+    const cpu = process.cpuUsage(clientCpu)
+    for (const r of readers) if (r.error !== undefined) { check.fail(`connection error: ${r.error.message}`); break }
+    if (done !== conns) check.fail(`${conns - done} of ${conns} clients did not get all ${events} events`)
+    const completion = sorted(Array.from(doneAt, (at) => at > 0 ? (at - pub.t0) / 1000 : Infinity))
+    const first = sorted(Array.from(firstAt, (at) => at > 0 ? (at - pub.t0) / 1000 : Infinity))
+    const lat = latencies.subarray(0, deliveries).sort()
+    const totalMs = completion[conns - 1]
+    return {
+      ...check.result(),
+      metrics: {
+        totalMs,
+        completionP50Ms: quantile(completion, 0.5),
+        completionP99Ms: quantile(completion, 0.99),
+        firstEventP99Ms: quantile(first, 0.99),
+        latencyP50Ms: quantile(lat, 0.5) / 1000,
+        latencyP99Ms: quantile(lat, 0.99) / 1000,
+        deliveriesPerSec: deliveries / (totalMs / 1000),
+        publishMs: (pub.t1 - pub.t0) / 1000,
+        serverCpuMs: (after.cpuUs - before.cpuUs) / 1000,
+        peakRssMB: (after.peakRss - before.rss) / 1e6,
+        peakJsMB: (after.peakJs - before.js) / 1e6,
+        clientCpuShare: (cpu.user + cpu.system) / 1000 / totalMs
+      }
+    }
+  } finally {
+    for (const r of readers) r.close()
+  }
+}
