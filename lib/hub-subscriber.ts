@@ -1,0 +1,217 @@
+// One subscription to the hub: an async iterator of pre-encoded frames for `reply.sse()`. While it
+// keeps up it is parked in `next()` and is handed the hub's shared batch frame directly; when it
+// falls behind (socket full, or still replaying) what it has not taken yet waits in its own
+// bounded queue, and an overflow applies its policy instead of growing the server's memory.
+import { encode, SseFrame } from './encoder.js'
+import type { HubEntry } from './hub-history.js'
+
+/**
+ * What happens when a subscriber's queue overflows:
+ * - `disconnect`: end it and call `onOverflow` (the route destroys the socket); its `EventSource`
+ *   reconnects with `Last-Event-ID` and is replayed from history. Nothing is lost while history
+ *   covers the gap.
+ * - `drop`: drop the oldest queued messages and send `event: gap` with `{ count }` before the rest.
+ * - `conflate`: keep only the newest queued message of each topic (a price per symbol).
+ */
+export type OverflowPolicy = 'disconnect' | 'drop' | 'conflate'
+
+/** Messages handed to subscribers together: one frame for all of them, shared where possible. */
+export interface Part {
+  readonly frame: SseFrame
+  readonly entries: readonly HubEntry[]
+  readonly bytes: number
+  readonly lastSeq: number
+}
+
+/** What a subscriber needs from its hub. */
+export interface SubscriberHost {
+  detach: (subscriber: Subscriber) => void
+  counters: { overflows: number, dropped: number, conflated: number, queuedBytes: number }
+}
+
+export interface SubscriberLimits {
+  maxQueue: number
+  maxQueueBytes: number
+  /** The most characters one `next()` gathers from the queue and the replay. */
+  chunk: number
+}
+
+export function partOf (entries: readonly HubEntry[]): Part {
+  let text = ''
+  let bytes = 0
+  for (const entry of entries) { text += entry.text; bytes += entry.bytes }
+  return { frame: new SseFrame(text), entries, bytes, lastSeq: entries[entries.length - 1].seq }
+}
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
+
+export class Subscriber implements AsyncIterableIterator<SseFrame> {
+  readonly topics: readonly string[]
+  /** The same for every subscriber to the same topics: they can share one frame per flush. */
+  readonly key: string
+  /** The highest seq handed over or queued: nothing at or below it is delivered again. */
+  seen: number
+  /** The last flush that visited this subscriber (one subscriber may sit in several topics). */
+  flushMark = 0
+  readonly #host: SubscriberHost
+  readonly #limits: SubscriberLimits
+  readonly #policy: OverflowPolicy
+  readonly #onOverflow: (() => void) | undefined
+  readonly #signal: AbortSignal | undefined
+  #head = ''
+  #replay: readonly HubEntry[]
+  #replayAt = 0
+  #queue: Part[] = []
+  #count = 0
+  #bytes = 0
+  #dropped = 0
+  #waiting: ((result: IteratorResult<SseFrame>) => void) | undefined
+  #ended = false
+
+  constructor (opts: {
+    host: SubscriberHost
+    limits: SubscriberLimits
+    topics: readonly string[]
+    seen: number
+    head: string
+    replay: readonly HubEntry[]
+    policy: OverflowPolicy
+    onOverflow: (() => void) | undefined
+    signal: AbortSignal | undefined
+  }) {
+    this.#host = opts.host
+    this.#limits = opts.limits
+    this.topics = opts.topics
+    this.key = opts.topics.length === 1 ? opts.topics[0] : [...opts.topics].sort().join('\n')
+    this.seen = opts.seen
+    this.#head = opts.head
+    this.#replay = opts.replay
+    this.#policy = opts.policy
+    this.#onOverflow = opts.onOverflow
+    this.#signal = opts.signal
+    this.#signal?.addEventListener('abort', this.end)
+  }
+
+  get ended (): boolean { return this.#ended }
+
+  [Symbol.asyncIterator] (): this { return this }
+
+  next (): Promise<IteratorResult<SseFrame>> {
+    const frame = this.#take()
+    if (frame !== undefined) return Promise.resolve({ done: false, value: frame })
+    if (this.#ended) return Promise.resolve(DONE)
+    return new Promise((resolve) => { this.#waiting = resolve })
+  }
+
+  return (): Promise<IteratorResult<SseFrame>> {
+    this.end()
+    return Promise.resolve(DONE)
+  }
+
+  /** Gathers what is waiting (control frames, replay, queue) into one frame, up to a chunk. */
+  #take (): SseFrame | undefined {
+    if (this.#ended) return undefined
+    let text = this.#head
+    this.#head = ''
+    if (this.#dropped > 0) {
+      text += encode({ event: 'gap', data: { count: this.#dropped } })
+      this.#dropped = 0
+    }
+    const { chunk } = this.#limits
+    const replay = this.#replay
+    while (this.#replayAt < replay.length && text.length < chunk) text += replay[this.#replayAt++].text
+    if (this.#replayAt === replay.length && replay.length > 0) { this.#replay = []; this.#replayAt = 0 }
+    const queue = this.#queue
+    if (queue.length > 0 && text.length < chunk) {
+      // A lone queued part goes out as the very frame other subscribers got.
+      if (text === '' && (queue.length === 1 || queue[0].frame.text.length >= chunk)) return this.#unqueue(1)[0].frame
+      let n = 0
+      let size = text.length
+      while (n < queue.length && size < chunk) size += queue[n++].frame.text.length
+      for (const part of this.#unqueue(n)) text += part.frame.text
+    }
+    return text === '' ? undefined : new SseFrame(text)
+  }
+
+  #unqueue (n: number): Part[] {
+    const parts = this.#queue.splice(0, n)
+    for (const part of parts) {
+      this.#count -= part.entries.length
+      this.#bytes -= part.bytes
+      this.#host.counters.queuedBytes -= part.bytes
+    }
+    return parts
+  }
+
+  /** Called by the hub's flush; never blocks, never throws. */
+  deliver (part: Part): void {
+    if (this.#ended) return
+    this.seen = part.lastSeq
+    const waiting = this.#waiting
+    if (waiting !== undefined) {
+      // Parked in next(): nothing else is pending, so it takes the shared frame as is.
+      this.#waiting = undefined
+      waiting({ done: false, value: part.frame })
+      return
+    }
+    this.#queue.push(part)
+    this.#count += part.entries.length
+    this.#bytes += part.bytes
+    this.#host.counters.queuedBytes += part.bytes
+    if (this.#count > this.#limits.maxQueue || this.#bytes > this.#limits.maxQueueBytes) this.#overflow()
+  }
+
+  #overflow (): void {
+    const { maxQueue, maxQueueBytes } = this.#limits
+    const counters = this.#host.counters
+    if (this.#policy === 'drop') {
+      // Down to half the limits, so a reader that stays slow gets one gap now and then, not one per message.
+      let dropped = 0
+      let n = 0
+      let count = this.#count
+      let bytes = this.#bytes
+      while (n < this.#queue.length && (count > maxQueue / 2 || bytes > maxQueueBytes / 2)) {
+        const part = this.#queue[n++]
+        count -= part.entries.length
+        bytes -= part.bytes
+        dropped += part.entries.length
+      }
+      this.#unqueue(n)
+      this.#dropped += dropped
+      counters.dropped += dropped
+      return
+    }
+    if (this.#policy === 'conflate') {
+      const newest = new Map<string, HubEntry>()
+      for (const part of this.#queue) for (const entry of part.entries) newest.set(entry.topic, entry)
+      const kept = [...newest.values()].sort((a, b) => a.seq - b.seq)
+      const before = this.#count
+      this.#unqueue(this.#queue.length)
+      const part = partOf(kept)
+      this.#queue.push(part)
+      this.#count = kept.length
+      this.#bytes = part.bytes
+      counters.queuedBytes += part.bytes
+      counters.conflated += before - kept.length
+      if (this.#count <= maxQueue && this.#bytes <= maxQueueBytes) return
+      // More topics than the queue may hold even one message each: nothing left but to disconnect.
+    }
+    counters.overflows++
+    this.end()
+    this.#onOverflow?.()
+  }
+
+  /** Stops the subscription: the queue is released and the iterator finishes. */
+  end = (): void => {
+    if (this.#ended) return
+    this.#ended = true
+    this.#unqueue(this.#queue.length)
+    this.#replay = []
+    this.#head = ''
+    this.#signal?.removeEventListener('abort', this.end)
+    this.#host.detach(this)
+    const waiting = this.#waiting
+    this.#waiting = undefined
+    waiting?.(DONE)
+  }
+}
