@@ -11,8 +11,8 @@ export interface SseEvent<E extends string = string, D = string> {
   event: E
   data: D
   /**
-   * The last event id in effect, as a browser's `MessageEvent.lastEventId`: this event's `id:`
-   * or the latest one before it on this stream; `undefined` when there is none (or `id:` reset it).
+   * This event's own `id:` field (`''` for an empty one, which resets the cursor); `undefined` when
+   * it has none. The client remembers the latest one and sends it as `Last-Event-ID`.
    */
   id: string | undefined
   /** The `retry:` value (ms) received with, or just before, this event. */
@@ -277,7 +277,7 @@ export async function * streamEvents<M extends object = Record<string, string>> 
                 return
               }
             }
-            queue.push({ event: name, data, id: lastEventId, retry: pendingRetry } as EventOf<M>)
+            queue.push({ event: name, data, id: msg.id, retry: pendingRetry } as EventOf<M>)
             pendingRetry = undefined
           }
         })
