@@ -1,15 +1,16 @@
 // Headless Chromium for browser tests, through playwright-core and Debian's `chromium` package
 // (playwright's own browser downloads need the internet; `.ci/run` installs the Debian one).
 //
-//   const page = await openPage(t)          // launches, and closes at t's teardown
-//   if (page === undefined) return           // Chromium is absent: t is marked skipped
-//   await page.goto(base + '/')
+//   t.test('…', { skip: chromiumMissing() }, async (t) => {
+//     const page = await openPage(t)        // closed when t ends
+//     await page.goto(base + '/')
+//   })
 //
-// Where Chromium is missing the test is skipped with a message saying how to get it; it never
-// fails for that reason, and never silently passes either (tap reports it as skipped).
+// Where Chromium is missing the tests are skipped with a message saying how to get it; they never
+// fail for that reason, and never silently pass either (tap reports them as skipped).
 import { existsSync } from 'node:fs'
+import tap, { type Test } from 'tap'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import type { Test } from 'tap'
 
 /** Where the browser is looked for; `CHROMIUM_PATH` overrides it. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -27,7 +28,7 @@ const ARGS = [
 ]
 
 /**
- * Why browser tests cannot run here, or `false` when they can. Usable as tap's `skip` option:
+ * Why browser tests cannot run here, or `false` when they can. Meant as tap's `skip` option:
  * `t.test('…', { skip: chromiumMissing() }, async (t) => …)`.
  */
 export function chromiumMissing (): string | false {
@@ -36,24 +37,26 @@ export function chromiumMissing (): string | false {
     'or set CHROMIUM_PATH to run the browser tests'
 }
 
-/**
- * Launches headless Chromium and closes it when `t` ends. When Chromium is absent, marks `t` as
- * skipped with the reason and resolves to `undefined`; the caller should then return.
- */
-export async function launchBrowser (t: Test): Promise<Browser | undefined> {
+/** Launches headless Chromium; the caller closes it. Throws when Chromium is absent. */
+export async function launchBrowser (): Promise<Browser> {
   const missing = chromiumMissing()
-  if (missing !== false) {
-    t.plan(0, missing)
-    return undefined
+  if (missing !== false) throw new Error(`${missing} (give the test { skip: chromiumMissing() })`)
+  return await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS })
+}
+
+// One browser per test process (a launch costs about a second); every page gets its own context,
+// so tests share no cookies, cache or storage. Closed when the process's root test ends.
+let shared: Promise<Browser> | undefined
+function sharedBrowser (): Promise<Browser> {
+  if (shared === undefined) {
+    const launching = launchBrowser()
+    shared = launching
+    tap.teardown(async () => { await (await launching).close() })
   }
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS })
-  t.teardown(() => browser.close())
-  return browser
+  return shared
 }
 
 export interface OpenPageOptions {
-  /** The browser to open the page in; a new one is launched for `t` when omitted. */
-  browser?: Browser
   /** Viewport width in CSS pixels. @default 1280 */
   width?: number
   /** Viewport height in CSS pixels. @default 800 */
@@ -61,19 +64,22 @@ export interface OpenPageOptions {
 }
 
 /**
- * A fresh page (in its own browser context, so no cookies or cache are shared) that is closed
- * when `t` ends. An uncaught exception in the page fails `t`, so a broken script cannot pass
- * unnoticed. Resolves to `undefined`, with `t` skipped, when Chromium is absent.
+ * A fresh page in its own browser context, closed when `t` ends. An uncaught exception in the
+ * page fails `t`, so a broken script cannot pass unnoticed. The test must carry
+ * `{ skip: chromiumMissing() }`: without Chromium this throws rather than pass vacuously.
  */
-export async function openPage (t: Test, options: OpenPageOptions = {}): Promise<Page | undefined> {
-  const browser = options.browser ?? await launchBrowser(t)
-  if (browser === undefined) return undefined
+export async function openPage (t: Test, options: OpenPageOptions = {}): Promise<Page> {
+  const browser = await sharedBrowser()
   const context = await browser.newContext({
     viewport: { width: options.width ?? 1280, height: options.height ?? 800 }
   })
-  t.teardown(() => context.close())
+  let open = true
+  t.teardown(async () => {
+    open = false
+    await context.close()
+  })
   const page = await context.newPage()
-  page.on('pageerror', (err) => { t.fail(`uncaught exception in the page: ${err.message}`) })
+  page.on('pageerror', (err) => { if (open) t.fail(`uncaught exception in the page: ${err.message}`) })
   return page
 }
 
