@@ -87,3 +87,7 @@ export const SSE_ERR_GENERATION_NOT_FOUND = createError<'SSE_ERR_GENERATION_NOT_
 /** The hub's backing store (Redis) is unavailable; subscribers should reconnect. */
 export const SSE_ERR_HUB_UNAVAILABLE = createError<'SSE_ERR_HUB_UNAVAILABLE', 503, [string]>(
   'SSE_ERR_HUB_UNAVAILABLE', 'The event hub is unavailable: %s', 503)
+
+/** A client sent more requests than the route's rate limit allows (`@fastify/rate-limit`); the reply carries `retry-after`. */
+export const SSE_ERR_RATE_LIMITED = createError<'SSE_ERR_RATE_LIMITED', 429, [string]>(
+  'SSE_ERR_RATE_LIMITED', 'Too many requests from this client; retry in %s', 429)

@@ -96,10 +96,14 @@ export async function * streamChat (client: OpenAI, request: ChatRequest, opts: 
   let gotToken = false
   let last = performance.now()
   let timer: NodeJS.Timeout | undefined
+  let waiting = true
   const check = (): void => {
     const limit = gotToken ? idleMs : firstMs
     const silent = performance.now() - last
-    if (silent >= limit - 1) {
+    if (!waiting) {
+      // Suspended in `yield`: the consumer is slow, the upstream is not silent.
+      timer = setTimeout(check, limit)
+    } else if (silent >= limit - 1) {
       expired = limit
       controller.abort(timeoutError(where, limit))
     } else {
@@ -126,8 +130,15 @@ export async function * streamChat (client: OpenAI, request: ChatRequest, opts: 
       if (choice.finish_reason != null) finishReason = choice.finish_reason
       const text = choice.delta?.content
       if (typeof text === 'string' && text !== '') {
-        gotToken = true
+        if (!gotToken) {
+          // From now on the idle limit applies; re-arm once so a shorter one is not missed.
+          gotToken = true
+          clearTimeout(timer)
+          timer = setTimeout(check, idleMs)
+        }
+        waiting = false
         yield { type: 'token', text }
+        waiting = true
         last = performance.now()
       }
     }
