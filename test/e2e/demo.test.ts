@@ -1,0 +1,148 @@
+// The demo page in a real browser: headless Chromium's own EventSource against the real app
+// (buildApp, the built-in demo model over real HTTP). Skipped, with the reason, without Chromium.
+import t, { type Test } from 'tap'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyInstance } from 'fastify'
+import type { Page } from 'playwright-core'
+import { buildApp } from '../../lib/app.js'
+import { loadConfig } from '../../lib/config.js'
+import { listen, openStream } from '../helpers/http.js'
+import { chromiumMissing, openPage, readEventSources, recordEventSources } from '../helpers/browser.js'
+
+// Every test here needs the browser; without it they are reported as skipped, with the reason.
+const skip = chromiumMissing()
+
+interface Served {
+  app: FastifyInstance
+  base: string
+  /** Every HTTP request the server has seen, with whether its response was cut short. */
+  requests: Array<{ url: string, req: IncomingMessage, res: ServerResponse, closedEarly: Promise<boolean> }>
+}
+
+/** The real service on a free port, with the demo model pacing its tokens at `delayMs`. */
+async function serve (t: Test, env: Record<string, string> = {}): Promise<Served> {
+  const config = loadConfig({ DEMO_TOKEN_DELAY_MS: '20', RATE_LIMIT_MAX: '0', LOG_LEVEL: 'info', ...env })
+  const app = await buildApp(config)
+  const requests: Served['requests'] = []
+  // Watched on the raw server, so nothing about the routes' internals is assumed: a response
+  // whose socket closes before it was finished was abandoned by its client.
+  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const closedEarly = new Promise<boolean>((resolve) => res.once('close', () => resolve(!res.writableFinished)))
+    requests.push({ url: req.url ?? '', req, res, closedEarly })
+  })
+  t.teardown(() => app.close())
+  return { app, base: await listen(app), requests }
+}
+
+async function page (t: Test, served: Served, width?: number): Promise<Page> {
+  const p = await openPage(t, { width })
+  await recordEventSources(p, ['done', 'snapshot', 'quote', 'log', 'gap', 'reset'])
+  await p.goto(served.base + '/')
+  return p
+}
+
+const answerLength = (p: Page): Promise<number> => p.evaluate(() => document.getElementById('answer')!.textContent!.length)
+const answerState = (p: Page): Promise<string> => p.evaluate(() => document.getElementById('answer')!.dataset.state!)
+
+/** The answer the same prompt gets from /events directly: the page must show exactly this. */
+async function expectedAnswer (base: string, prompt: string): Promise<{ text: string, tokens: number }> {
+  const stream = await openStream(`${base}/events?prompt=${encodeURIComponent(prompt)}`)
+  await stream.ended
+  const tokens = stream.events.filter((e) => e.event === undefined || e.event === 'message')
+  return { text: tokens.map((e) => e.data).join(''), tokens: tokens.length }
+}
+
+t.test('the answer grows token by token, then shows the timing, the usage and the demo model', { skip }, async (t) => {
+  const served = await serve(t)
+  const p = await page(t, served)
+  const prompt = 'How does a browser resume an event stream?'
+  await p.fill('#prompt', prompt)
+  await p.click('#generate')
+
+  // Sample the answer while it streams: each sample waits for the text to grow past the last one.
+  const lengths: number[] = []
+  let last = 0
+  for (let i = 0; i < 3; i++) {
+    await p.waitForFunction((n) => document.getElementById('answer')!.textContent!.length > n, last, { polling: 'raf' })
+    const [length, state] = await Promise.all([answerLength(p), answerState(p)])
+    t.equal(state, 'streaming', `sample ${i + 1} was taken before the answer was done`)
+    lengths.push(length)
+    last = length
+  }
+  t.ok(lengths[0] < lengths[1] && lengths[1] < lengths[2], `three increasing lengths: ${lengths.join(' < ')}`)
+
+  await p.waitForFunction(() => document.getElementById('answer')!.dataset.state === 'done')
+  const shown = await p.textContent('#answer')
+  const expected = await expectedAnswer(served.base, prompt)
+  t.equal(shown, expected.text, 'the page shows exactly the tokens /events sent, in order')
+  t.ok(shown!.length > lengths[2], 'the answer kept growing after the samples')
+  t.equal(await p.textContent('#tokens'), String(expected.tokens), 'the token count matches the events received')
+  t.match(await p.textContent('#ttft'), /^\d+(\.\d+)? m?s$/, 'time to first token is shown')
+  t.match(await p.textContent('#tps'), /^\d+\.\d$/, 'tokens per second is shown')
+  t.match(await p.textContent('#model-name'), /demo-markov.*built-in demo model/, 'the demo model is named and labelled')
+  t.match(await p.textContent('#finish'), /completion tokens/, 'the usage from the done event is shown')
+  t.equal(await p.isDisabled('#stop'), true, 'Stop is disabled once done')
+
+  const [events] = (await readEventSources(p)).filter((s) => s.url.includes('/events?'))
+  t.equal(events.readyState, 2, 'the page closed its EventSource on done, so the browser will not run the prompt again')
+  t.equal(events.opens, 1, 'one connection for one answer')
+  t.equal(served.requests.filter((r) => r.url.startsWith('/events')).length, 2, 'one /events request from the page, one from the test')
+})
+
+t.test('Stop closes the stream and the server cancels the upstream request', { skip }, async (t) => {
+  const served = await serve(t, { DEMO_TOKEN_DELAY_MS: '40' })
+  const p = await page(t, served)
+  await p.fill('#prompt', 'Write a long story about sockets.')
+  await p.click('#generate')
+  await p.waitForFunction(() => Number(document.getElementById('tokens')!.textContent) >= 3)
+  t.equal(await p.isDisabled('#stop'), false, 'Stop is enabled while streaming')
+  await p.click('#stop')
+
+  t.match(await p.textContent('#gen-status'), /^Stopped after \d+ tokens?\.$/, 'the page says it stopped')
+  t.equal(await answerState(p), 'stopped')
+  const [events] = (await readEventSources(p)).filter((s) => s.url.includes('/events?'))
+  t.equal(events.readyState, 2, 'the EventSource is closed')
+
+  const events0 = served.requests.find((r) => r.url.startsWith('/events'))
+  const upstream = served.requests.find((r) => r.url.startsWith('/v1/chat/completions'))
+  t.ok(events0, 'the page asked /events')
+  t.ok(upstream, '/events asked the demo model over HTTP')
+  t.equal(await events0!.closedEarly, true, 'the /events response was cut short by the browser')
+  t.equal(await upstream!.closedEarly, true, 'the upstream request was aborted before the model finished')
+})
+
+t.test('errors are shown in words, and Ctrl+Enter submits from the keyboard', { skip }, async (t) => {
+  const served = await serve(t, { EVENTS_MAX_PROMPT_CHARS: '40' })
+  const p = await page(t, served)
+
+  await p.fill('#prompt', '   ')
+  await p.focus('#prompt')
+  await p.keyboard.press('Control+Enter')
+  t.equal(await p.textContent('#gen-error'), 'Type a prompt first.', 'an empty prompt is caught before any request')
+  t.equal(served.requests.filter((r) => r.url.startsWith('/events')).length, 0, 'nothing was sent')
+
+  await p.fill('#prompt', 'x'.repeat(41))
+  await p.keyboard.press('Control+Enter')
+  await p.waitForFunction(() => /HTTP 400/.test(document.getElementById('gen-error')!.textContent!))
+  const error = await p.textContent('#gen-error')
+  t.match(error, /prompt/, `the server's reason names the field: ${error}`)
+  t.equal(await answerState(p), 'failed')
+  t.equal(await p.isDisabled('#stop'), true, 'nothing left to stop')
+  const [events] = (await readEventSources(p)).filter((s) => s.url.includes('/events?'))
+  t.equal(events.readyState, 2, 'the refused EventSource is closed, not retried')
+})
+
+t.test('the page is usable at a phone width and links to the API docs', { skip }, async (t) => {
+  const served = await serve(t)
+  const p = await page(t, served, 360)
+  const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+  t.equal(overflow, 0, 'no horizontal scrolling at 360 px')
+  for (const label of ['Prompt', 'Minimum level', 'Max tokens', 'Temperature', 'System prompt (optional)']) {
+    t.equal(await p.getByLabel(label, { exact: true }).count(), 1, `a control is labelled "${label}"`)
+  }
+  t.equal(await p.getAttribute('#answer', 'aria-live'), 'polite', 'screen readers hear the answer')
+  const docs = await p.getAttribute('a[href$="docs"]', 'href')
+  const res = await fetch(new URL(docs!, served.base + '/'))
+  t.equal(res.status, 200, 'the docs link leads to Swagger UI')
+  t.match(await res.text(), /swagger/i)
+})
