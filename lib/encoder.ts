@@ -39,9 +39,11 @@ export type Serializer = (data: unknown) => string
 // Any line ending the parser honours (§9.2.6: CRLF, lone LF, lone CR).
 const LINE_BREAK = /\r\n|\r|\n/
 const HAS_LINE_BREAK = /[\r\n]/
-// Node decodes request headers as latin1, so a non-ASCII id would come back as mojibake in
-// Last-Event-ID; NUL makes the parser ignore the whole id field (§9.2.6 "id").
-const BAD_ID = /[\r\n\0]|[^\x00-\x7f]/
+const FIELDS = new Set(['data', 'event', 'id', 'retry', 'comment'])
+// An id must come back intact as the Last-Event-ID request header: NUL makes the parser ignore the
+// whole field (§9.2.6 "id"), other control characters are not allowed in a header value, HTTP trims
+// leading and trailing spaces, and Node decodes headers as latin1, so non-ASCII comes back garbled.
+const BAD_ID = /[^\x20-\x7e]|^ | $/
 
 /** `data` as `data:` lines; an empty string still yields one line, or nothing would be dispatched. */
 export function encodeData (text: string): string {
@@ -59,6 +61,18 @@ export function encodeComment (text: string): string {
   return out
 }
 
+function describeMessage (message: unknown): string {
+  if (message === null) return 'null'
+  if (Array.isArray(message)) return 'an array (yield its items one by one)'
+  if (ArrayBuffer.isView(message)) return 'bytes (yield a string, or an SseFrame of complete frames)'
+  return typeof message
+}
+
+function checkComment (comment: unknown): string {
+  if (typeof comment !== 'string') throw new SSE_ERR_INVALID_FIELD('comment', 'anything but a string')
+  return comment
+}
+
 function checkEvent (event: unknown): string {
   if (typeof event !== 'string') throw new SSE_ERR_INVALID_FIELD('event', 'anything but a string')
   if (HAS_LINE_BREAK.test(event)) throw new SSE_ERR_INVALID_FIELD('event', 'CR or LF')
@@ -68,11 +82,15 @@ function checkEvent (event: unknown): string {
 function checkId (id: unknown): string {
   if (typeof id !== 'string') throw new SSE_ERR_INVALID_FIELD('id', 'anything but a string')
   const bad = BAD_ID.exec(id)
-  if (bad !== null) {
-    const c = bad[0]
-    throw new SSE_ERR_INVALID_FIELD('id', c === '\0' ? 'NUL' : c === '\r' || c === '\n' ? 'CR or LF' : 'non-ASCII characters')
-  }
+  if (bad !== null) throw new SSE_ERR_INVALID_FIELD('id', describeIdChar(bad[0]))
   return id
+}
+
+function describeIdChar (c: string): string {
+  if (c === '\0') return 'NUL'
+  if (c === '\r' || c === '\n') return 'CR or LF'
+  if (c === '' || c === ' ') return 'leading or trailing spaces'
+  return c < ' ' || c === '\x7f' ? 'control characters' : 'non-ASCII characters'
 }
 
 function checkRetry (retry: unknown): number {
@@ -84,7 +102,13 @@ function checkRetry (retry: unknown): number {
 
 function dataText (data: unknown, serialize: Serializer): string {
   if (typeof data === 'string') return data
-  const text: unknown = serialize(data)
+  let text: unknown
+  try {
+    text = serialize(data)
+  } catch (err) {
+    // BigInt, a cycle, a throwing toJSON: say which message failed, with a code.
+    throw new SSE_ERR_INVALID_DATA(`serialize threw: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+  }
   if (typeof text !== 'string') throw new SSE_ERR_INVALID_DATA(`serialize returned ${typeof text}, not a string`)
   return text
 }
@@ -99,16 +123,22 @@ export function encode (message: SseInput, serialize: Serializer = JSON.stringif
     out = encodeData(message)
   } else if (message instanceof SseFrame) {
     return message.text
-  } else if (message === null || typeof message !== 'object') {
-    throw new SSE_ERR_INVALID_MESSAGE(message === null ? 'null' : typeof message)
+  } else if (message === null || typeof message !== 'object' || Array.isArray(message) || ArrayBuffer.isView(message)) {
+    throw new SSE_ERR_INVALID_MESSAGE(describeMessage(message))
   } else {
     out = ''
-    if (message.comment !== undefined) out += encodeComment(String(message.comment))
+    if (message.comment !== undefined) out += encodeComment(checkComment(message.comment))
     if (message.event !== undefined) out += 'event: ' + checkEvent(message.event) + '\n'
     if (message.id !== undefined) out += 'id: ' + checkId(message.id) + '\n'
     if (message.retry !== undefined) out += 'retry: ' + checkRetry(message.retry) + '\n'
     if (message.data !== undefined) out += encodeData(dataText(message.data, serialize))
-    if (out === '') return ''
+    if (out === '') {
+      // `{}` is nothing to send; `{ date: 'x' }` is a typo that must not vanish silently.
+      for (const key in message) {
+        if (!FIELDS.has(key)) throw new SSE_ERR_INVALID_MESSAGE(`an object with no SSE field (has "${key}")`)
+      }
+      return ''
+    }
   }
   // A lone surrogate would reach the client as U+FFFD: refuse rather than corrupt (§9.2.5).
   if (!out.isWellFormed()) throw new SSE_ERR_INVALID_DATA('text contains a lone surrogate (not well-formed unicode)')

@@ -13,7 +13,7 @@ export const SSE_ERR_INVALID_RETRY = createError<'SSE_ERR_INVALID_RETRY', 500, [
   'SSE_ERR_INVALID_RETRY', 'SSE retry must be a non-negative safe integer, got %s', 500, TypeError)
 
 /** `serialize` returned something that is not a string, or the text is not well-formed unicode. */
-export const SSE_ERR_INVALID_DATA = createError<'SSE_ERR_INVALID_DATA', 500, [string]>(
+export const SSE_ERR_INVALID_DATA = createError<'SSE_ERR_INVALID_DATA', 500, [string, { cause: unknown }?]>(
   'SSE_ERR_INVALID_DATA', 'SSE data is invalid: %s', 500, TypeError)
 
 /** A message that is neither a string nor an object. */

@@ -26,7 +26,9 @@ const codeUnits = fc.array(fc.oneof(
 
 // The valid domain of each field, as lib/encoder.ts documents it.
 const eventText = text.map((s) => s.replace(/[\r\n]/g, ''))
-const idText = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 12 })
+const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 12 })
+// HTTP trims a header value, so an id with an edge space could not come back as Last-Event-ID.
+const idText = printable.filter((s) => !s.startsWith(' ') && !s.endsWith(' '))
 const jsonData = fc.jsonValue({ maxDepth: 2 }).filter((v) => typeof v !== 'string')
 
 const message: fc.Arbitrary<string | SseMessage> = fc.oneof(
@@ -172,12 +174,11 @@ t.test('any text as event type is either refused with a code or read back exactl
 
 t.test('any text as id is either refused with a code or read back exactly on its event', async (t) => {
   let accepted = 0
-  fc.assert(fc.property(fc.oneof(codeUnits, idText), (id) => {
+  fc.assert(fc.property(fc.oneof(codeUnits, printable), (id) => {
     const code = codeOf(() => encode({ id, data: 'x' }))
-    if (/[\r\n\0]|[^\x00-\x7f]/.test(id)) return code === 'SSE_ERR_INVALID_FIELD'
-    // Other control characters and DEL: refusing them is allowed (and wanted, see the todo in
-    // encoder.test.ts); printable ASCII must be accepted.
-    if (code !== undefined) return code === 'SSE_ERR_INVALID_FIELD' && /[^\x20-\x7e]/.test(id)
+    // Exactly what can come back intact as a Last-Event-ID header is accepted.
+    if (/[^\x20-\x7e]|^ | $/.test(id)) return code === 'SSE_ERR_INVALID_FIELD'
+    if (code !== undefined) return false
     accepted++
     const { seen, errors } = parse(encode({ id, data: 'x' }))
     return errors.length === 0 &&
