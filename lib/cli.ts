@@ -80,7 +80,8 @@ class StatusLine {
   #shown = false
   constructor (private readonly out: NodeJS.WriteStream) {}
   set (text: string): void {
-    const width = Math.max(10, (this.out.columns ?? 80) - 1)
+    // `columns` is 0 on some pseudo-terminals: treat that as unknown.
+    const width = Math.max(20, (this.out.columns || 80) - 1)
     this.out.write('\r\x1b[2K' + text.slice(0, width))
     this.#shown = true
   }
@@ -160,7 +161,7 @@ async function ask (args: string[], signal: AbortSignal): Promise<number> {
     : setInterval(() => {
       const now = performance.now()
       if (firstAt === undefined) live.set(`waiting for the first token… ${seconds(now - started)}`)
-      else if (liveThroughout) live.set(`${tokens} tokens · ${rate(tokens, now - firstAt)} · ${seconds(now - started)}`)
+      else if (liveThroughout) live.set(`${tokens} token${tokens === 1 ? '' : 's'} · ${rate(tokens, now - firstAt)} · ${seconds(now - started)}`)
     }, 100)
   timer?.unref()
   try {
