@@ -74,25 +74,60 @@ const env = {
   }
 }
 
-async function runOne (variant, c, rep) {
+async function startServer (variant, profileName) {
   const nodeArgs = ['--expose-gc']
-  if (args['cpu-prof']) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${c.id}-${variant}-${rep}.cpuprofile`)
-  const server = startNode([...nodeArgs, join(here, 'server.js'), variant], placement?.server)
-  let client
+  if (profileName !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`)
+  const proc = startNode([...nodeArgs, join(here, 'server.js'), variant], placement?.server)
   try {
-    const ready = JSON.parse(await server.nextLine(20_000))
-    const opts = { scenario: c.scenario, variant, port: ready.port, ctlPort: ready.ctlPort, params: c.params, timeoutMs }
-    client = startNode([join(here, 'client.js'), JSON.stringify(opts)], placement?.client)
-    const result = JSON.parse(await client.nextLine(timeoutMs * 3 + 30_000))
-    try { await ctl(ready.ctlPort, '/exit') } catch {}
+    return { proc, ...JSON.parse(await proc.nextLine(20_000)) }
+  } catch (err) {
+    proc.child.kill('SIGKILL')
+    throw err
+  }
+}
+
+async function stopServer (server) {
+  try { await ctl(server.ctlPort, '/exit') } catch {}
+  let timer
+  const exited = await Promise.race([server.proc.exited, new Promise((resolve) => { timer = setTimeout(resolve, 10_000, null) })])
+  clearTimeout(timer)
+  if (exited === null) server.proc.child.kill('SIGKILL')
+}
+
+async function runClient (server, variant, c) {
+  const opts = { scenario: c.scenario, variant, port: server.port, ctlPort: server.ctlPort, params: c.params, timeoutMs }
+  const client = startNode([join(here, 'client.js'), JSON.stringify(opts)], placement?.client)
+  try {
+    return JSON.parse(await client.nextLine(timeoutMs * 3 + 30_000))
+  } finally {
+    client.child.kill('SIGKILL')
+  }
+}
+
+/** One measured run: a fresh server process for this case alone, then a client process. */
+async function runOne (variant, c, rep) {
+  const name = args['cpu-prof'] ? `${c.id}-${variant}-${rep}` : undefined
+  let server
+  try {
+    server = await startServer(variant, name)
+    const result = await runClient(server, variant, c)
+    await stopServer(server)
+    server = undefined
+    if (name !== undefined && result.window !== undefined) {
+      // The part of the profile to read: the scenario itself, not startup (profile-summary.js).
+      writeFileSync(join(profileDir, `${name}.window.json`), JSON.stringify(result.window))
+    }
     return result
   } catch (err) {
     return { ok: false, errors: [String(err.message ?? err)], metrics: {} }
   } finally {
-    client?.child.kill('SIGKILL')
-    const exited = await Promise.race([server.exited, new Promise((resolve) => setTimeout(resolve, 10_000, null))])
-    if (exited === null) server.child.kill('SIGKILL')
+    if (server !== undefined) await stopServer(server)
   }
+}
+
+function report (caseId, variant, rep, r, t) {
+  results.get(caseId).push({ variant, rep, ...r })
+  console.error(`  ${caseId} ${LABEL[variant]} run ${rep + 1}: ${r.ok ? 'ok' : 'FAILED ' + r.errors[0]?.slice(0, 200)} (${((performance.now() - t) / 1000).toFixed(1)} s)`)
 }
 
 const plan = selected.map((c) => ({
@@ -106,15 +141,39 @@ console.error(`bench: ${quick ? 'quick' : 'full'}, ${runs} run(s), ${selected.ma
 const results = new Map(plan.map((p) => [p.case.id, []]))
 const started = performance.now()
 for (let rep = 0; rep < runs; rep++) {
+  if (quick) {
+    // A smoke run: one server process per variant serves every case, which keeps it short.
+    const k = rep % variants.length
+    for (const variant of [...variants.slice(k), ...variants.slice(0, k)]) {
+      let server
+      try {
+        server = await startServer(variant)
+      } catch (err) {
+        for (const p of plan) if (p.variants.includes(variant)) report(p.case.id, variant, rep, { ok: false, errors: [String(err.message)], metrics: {} }, performance.now())
+        continue
+      }
+      for (const p of plan) {
+        if (!p.variants.includes(variant)) continue
+        const t = performance.now()
+        let r
+        try {
+          r = await runClient(server, variant, p.case)
+        } catch (err) {
+          r = { ok: false, errors: [String(err.message ?? err)], metrics: {} }
+        }
+        report(p.case.id, variant, rep, r, t)
+      }
+      await stopServer(server)
+    }
+    continue
+  }
   for (const [ci, p] of plan.entries()) {
     // Rotate the order per run and per case, so no variant always goes first or last.
     const k = (rep + ci) % p.variants.length
     const order = [...p.variants.slice(k), ...p.variants.slice(0, k)]
     for (const variant of order) {
       const t = performance.now()
-      const r = await runOne(variant, p.case, rep)
-      results.get(p.case.id).push({ variant, rep, ...r })
-      console.error(`  ${p.case.id} ${LABEL[variant]} run ${rep + 1}: ${r.ok ? 'ok' : 'FAILED ' + r.errors[0]?.slice(0, 200)} (${((performance.now() - t) / 1000).toFixed(1)} s)`)
+      report(p.case.id, variant, rep, await runOne(variant, p.case, rep), t)
     }
   }
 }

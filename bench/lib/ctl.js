@@ -24,3 +24,8 @@ export async function waitFor (what, check, timeoutMs, everyMs = 20) {
     await sleep(everyMs)
   }
 }
+
+/** A server shared by several cases (`--quick`) may still be closing the last case's subscribers. */
+export function noSubscribers (port, timeoutMs) {
+  return waitFor('the previous subscribers to go', async () => (await ctl(port, '/stats')).subscribers === 0, timeoutMs)
+}

@@ -35,6 +35,7 @@ export async function run ({ variant, port, ctlPort, params: { kind, n }, timeou
   const durationUs = (lastAt || reader.now) - reader.startedAt
   return {
     ...check.result(),
+    window: [reader.startedAt, lastAt || reader.now],
     metrics: {
       eventsPerSec: next / (durationUs / 1e6),
       dataMBps: dataChars / durationUs,

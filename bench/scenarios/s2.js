@@ -1,7 +1,7 @@
 // S2 fan-out: `conns` subscribers, `events` broadcasts, back to back (paceMs 0) or one every
 // `paceMs`. Time until every client has every event, per-client completion p50/p99, per-delivery
 // latency (publish -> parsed by the client), deliveries/s, server CPU and peak memory.
-import { ctl, waitFor } from '../lib/ctl.js'
+import { ctl, noSubscribers, waitFor } from '../lib/ctl.js'
 import { Check, readBroadcast } from '../lib/check.js'
 import { quantile, sorted } from '../lib/stats.js'
 import { openMany, SseReader } from '../lib/sse-reader.js'
@@ -17,6 +17,7 @@ export async function run ({ port, ctlPort, params: { conns, events, paceMs }, t
   let complete
   const completed = new Promise((resolve) => { complete = resolve })
 
+  await noSubscribers(ctlPort, timeoutMs)
   const readers = await openMany(conns, 64, (k) => new SseReader({
     port,
     path: '/sub',
@@ -50,6 +51,7 @@ export async function run ({ port, ctlPort, params: { conns, events, paceMs }, t
     const totalMs = completion[conns - 1]
     return {
       ...check.result(),
+      window: [pub.t0, pub.t0 + totalMs * 1000],
       metrics: {
         totalMs,
         completionP50Ms: quantile(completion, 0.5),

@@ -2,13 +2,14 @@
 // Heap, heap+external and RSS per connection, each after a full GC, over the server's own
 // baseline before the first connection.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ctl, waitFor } from '../lib/ctl.js'
+import { ctl, noSubscribers, waitFor } from '../lib/ctl.js'
 import { Check, readBroadcast } from '../lib/check.js'
 import { openMany, SseReader } from '../lib/sse-reader.js'
 
 export async function run ({ port, ctlPort, params: { conns }, timeoutMs }) {
   const check = new Check()
   let got = 0
+  await noSubscribers(ctlPort, timeoutMs)
   const base = await ctl(ctlPort, '/gc')
   const readers = await openMany(conns, 64, () => new SseReader({
     port,

@@ -4,7 +4,7 @@
 // what the slow client finally receives, and (b) after a reconnect with Last-Event-ID whether
 // anything the server's history still held was lost.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ctl, waitFor } from '../lib/ctl.js'
+import { ctl, noSubscribers, waitFor } from '../lib/ctl.js'
 import { Check, readBroadcast } from '../lib/check.js'
 import { expectedData, nowUs } from '../lib/payload.js'
 import { SseReader } from '../lib/sse-reader.js'
@@ -74,6 +74,7 @@ async function broadcast ({ port, ctlPort, params: { mb, pauseMs }, timeoutMs })
     }
     return seen
   }
+  await noSubscribers(ctlPort, timeoutMs)
   const fast = follow('fast client')
   const slow = follow('slow client')
   const fastReader = new SseReader({ port, path: '/sub', onEvent: fast.onEvent })

@@ -20,6 +20,10 @@ export async function create () {
     reply.sse.keepAlive()
     subs.add(reply)
     reply.sse.onClose(() => subs.delete(reply))
+    // Headers are lazy: a handler that returns before its first send gets an empty 200 from
+    // Fastify and the stream is gone, keepAlive() or not. The README's example sends a first
+    // message; committing the headers does the same without an extra event.
+    reply.sse.sendHeaders()
   })
   return {
     listen: () => app.listen({ port: 0, host: '127.0.0.1' }).then(() => app.server.address().port),
