@@ -26,11 +26,9 @@ function bench (args: string[]): Promise<{ code: number | null, stdout: string, 
   })
 }
 
-t.test('bench --quick delivers every event in order for raw node:http and for us', async (t) => {
-  if (!existsSync(root + 'dist/lib/index.js')) {
-    t.skip('dist/ is not built (npm run build)')
-    return
-  }
+const built = existsSync(root + 'dist/lib/index.js')
+
+t.test('bench --quick delivers every event in order for raw node:http and for us', { skip: built ? false : 'dist/ is not built (npm run build)' }, async (t) => {
   const out = t.testdir() + '/quick.json'
   const hub = existsSync(root + 'dist/lib/hub.js')
   const scenarios = hub ? 'S1-tokens,S2-50-b2b' : 'S1-tokens'
