@@ -12,7 +12,7 @@ t.test('/docs/json is an OpenAPI 3.2 document that validates against the 3.2 sch
   const doc = await res.json()
   t.equal(doc.openapi, '3.2.0')
   const output = await validate('https://spec.openapis.org/oas/3.2/schema-base', doc, BASIC)
-  t.same(output.errors ?? [], [], 'no validation errors')
+  t.same(output.valid ? [] : output.errors, [], 'no validation errors')
   t.equal(output.valid, true)
   // The validator does look inside: a broken copy fails.
   const broken = structuredClone(doc)
