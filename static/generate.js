@@ -6,6 +6,8 @@
 import { describeErrorEvent, explain } from './live.js'
 
 const $ = (id) => document.getElementById(id)
+// Reconnections to resume one answer before giving up on it.
+const MAX_RESUMES = 3
 
 export function setupGenerate () {
   const form = $('prompt-form')
@@ -17,8 +19,9 @@ export function setupGenerate () {
   const finish = $('finish')
   const stats = { ttft: $('ttft'), tokens: $('tokens'), tps: $('tps'), model: $('model-name') }
 
-  // The generation in progress, if any.
+  // The generation in progress, if any, and the last one started (whose messages may still show).
   let run = null
+  let shown = null
 
   function setState (state, text) {
     answer.dataset.state = state
@@ -85,13 +88,21 @@ export function setupGenerate () {
     showError('')
 
     const es = new EventSource(`events?${params}`)
-    const current = { es, startedAt: performance.now(), firstAt: undefined, lastAt: 0, count: 0, frame: 0, stick: true }
+    const current = { es, startedAt: performance.now(), firstAt: undefined, lastAt: 0, count: 0, frame: 0, stick: true, seq: -Infinity, drops: 0 }
+    shown = current
     run = current
     renderStats()
     setState('waiting', 'Waiting for the first token…')
 
     es.addEventListener('message', (e) => {
       if (run !== current) return
+      // Ids are `<generation>:<seq>`. After a resumed connection the server replays from our
+      // Last-Event-ID; anything at or before the last seq shown is skipped, never shown twice.
+      const seq = Number(e.lastEventId.slice(e.lastEventId.lastIndexOf(':') + 1))
+      if (Number.isInteger(seq) && e.lastEventId !== '') {
+        if (seq <= current.seq) return
+        current.seq = seq
+      }
       const now = performance.now()
       if (current.count === 0) {
         current.firstAt = now
@@ -101,6 +112,11 @@ export function setupGenerate () {
       current.lastAt = now
       scheduleStats()
       textNode.appendData(e.data)
+    })
+
+    es.addEventListener('open', () => {
+      if (run !== current || current.drops === 0) return
+      setState('streaming', 'Streaming… (resumed after a dropped connection)')
     })
 
     es.addEventListener('done', (e) => {
@@ -121,18 +137,31 @@ export function setupGenerate () {
         end('failed', 'Failed.')
         return
       }
-      const refused = es.readyState === EventSource.CLOSED && current.count === 0
       const received = current.count
-      end('failed', 'Failed.')
-      if (!refused) {
-        // A reconnect would send the prompt again and start a new answer: stop here instead.
+      if (es.readyState === EventSource.CONNECTING) {
+        // The browser is about to reconnect, sending the last id it saw. Once a token has
+        // arrived the server knows this generation by that id: it resumes it, or answers 204,
+        // which closes the EventSource. Before any token there is no id, and a reconnect would
+        // run the prompt a second time, so stop instead; and give up after a few tries.
+        if (received > 0 && current.drops < MAX_RESUMES) {
+          current.drops++
+          setState('streaming', `Connection lost after ${received} tokens; reconnecting to resume…`)
+          return
+        }
+        end('failed', 'Failed.')
         showError(received === 0
           ? 'The connection to the server was lost before the first token.'
           : `The connection to the server was lost after ${received} tokens; the answer above is incomplete.`)
         return
       }
+      end('failed', 'Failed.')
+      if (received > 0) {
+        // CLOSED after tokens: a reconnect the server could not resume (204 or an error status).
+        showError(`The connection to the server was lost after ${received} tokens and the answer could not be resumed; the answer above is incomplete.`)
+        return
+      }
       showError('The server refused the request…')
-      void explain(es.url).then(({ text }) => { if (run === null) showError(text) })
+      void explain(es.url).then(({ text }) => { if (shown === current) showError(text) })
     })
   }
 

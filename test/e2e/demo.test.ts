@@ -1,45 +1,13 @@
 // The demo page in a real browser: headless Chromium's own EventSource against the real app
 // (buildApp, the built-in demo model over real HTTP). Skipped, with the reason, without Chromium.
-import t, { type Test } from 'tap'
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { FastifyInstance } from 'fastify'
+import t from 'tap'
 import type { Page } from 'playwright-core'
-import { buildApp } from '../../lib/app.js'
-import { loadConfig } from '../../lib/config.js'
-import { listen, openStream } from '../helpers/http.js'
-import { chromiumMissing, openPage, readEventSources, recordEventSources } from '../helpers/browser.js'
+import { openStream } from '../helpers/http.js'
+import { chromiumMissing, readEventSources } from '../helpers/browser.js'
+import { openDemo as page, serve } from './demo-app.js'
 
 // Every test here needs the browser; without it they are reported as skipped, with the reason.
 const skip = chromiumMissing()
-
-interface Served {
-  app: FastifyInstance
-  base: string
-  /** Every HTTP request the server has seen, with whether its response was cut short. */
-  requests: Array<{ url: string, req: IncomingMessage, res: ServerResponse, closedEarly: Promise<boolean> }>
-}
-
-/** The real service on a free port, with the demo model pacing its tokens at `delayMs`. */
-async function serve (t: Test, env: Record<string, string> = {}): Promise<Served> {
-  const config = loadConfig({ DEMO_TOKEN_DELAY_MS: '20', RATE_LIMIT_MAX: '0', LOG_LEVEL: 'info', ...env })
-  const app = await buildApp(config)
-  const requests: Served['requests'] = []
-  // Watched on the raw server, so nothing about the routes' internals is assumed: a response
-  // whose socket closes before it was finished was abandoned by its client.
-  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const closedEarly = new Promise<boolean>((resolve) => res.once('close', () => resolve(!res.writableFinished)))
-    requests.push({ url: req.url ?? '', req, res, closedEarly })
-  })
-  t.teardown(() => app.close())
-  return { app, base: await listen(app), requests }
-}
-
-async function page (t: Test, served: Served, width?: number): Promise<Page> {
-  const p = await openPage(t, { width })
-  await recordEventSources(p, ['done', 'snapshot', 'quote', 'log', 'gap', 'reset'])
-  await p.goto(served.base + '/')
-  return p
-}
 
 const answerLength = (p: Page): Promise<number> => p.evaluate(() => document.getElementById('answer')!.textContent!.length)
 const answerState = (p: Page): Promise<string> => p.evaluate(() => document.getElementById('answer')!.dataset.state!)
@@ -99,7 +67,7 @@ t.test('Stop closes the stream and the server cancels the upstream request', { s
   await p.click('#stop')
 
   t.match(await p.textContent('#gen-status'), /^Stopped after \d+ tokens?\.$/, 'the page says it stopped')
-  t.equal(await answerState(p), 'stopped')
+  t.equal(await answerState(p), 'stopped', 'the answer is marked stopped')
   const [events] = (await readEventSources(p)).filter((s) => s.url.includes('/events?'))
   t.equal(events.readyState, 2, 'the EventSource is closed')
 
@@ -126,7 +94,7 @@ t.test('errors are shown in words, and Ctrl+Enter submits from the keyboard', { 
   await p.waitForFunction(() => /HTTP 400/.test(document.getElementById('gen-error')!.textContent!))
   const error = await p.textContent('#gen-error')
   t.match(error, /prompt/, `the server's reason names the field: ${error}`)
-  t.equal(await answerState(p), 'failed')
+  t.equal(await answerState(p), 'failed', 'the answer is marked failed')
   t.equal(await p.isDisabled('#stop'), true, 'nothing left to stop')
   const [events] = (await readEventSources(p)).filter((s) => s.url.includes('/events?'))
   t.equal(events.readyState, 2, 'the refused EventSource is closed, not retried')
@@ -144,5 +112,5 @@ t.test('the page is usable at a phone width and links to the API docs', { skip }
   const docs = await p.getAttribute('a[href$="docs"]', 'href')
   const res = await fetch(new URL(docs!, served.base + '/'))
   t.equal(res.status, 200, 'the docs link leads to Swagger UI')
-  t.match(await res.text(), /swagger/i)
+  t.match(await res.text(), /swagger/i, 'and it is Swagger UI')
 })

@@ -98,6 +98,7 @@ export interface RecordedSource {
   readyState: number
   /** How many times it opened: 2 or more means the browser reconnected. */
   opens: number
+  /** Every event in order, `open` ones included (with `data` undefined), so reconnects show. */
   events: RecordedEvent[]
 }
 
@@ -117,7 +118,10 @@ export async function recordEventSources (page: Page, types: string[] = []): Pro
         const log = { opens: 0, events: [] as Array<{ type: string, id: string, data: string | undefined }> }
         logs.set(this, log)
         all.push(this)
-        this.addEventListener('open', () => { log.opens++ })
+        this.addEventListener('open', () => {
+          log.opens++
+          log.events.push({ type: 'open', id: '', data: undefined })
+        })
         for (const type of ['message', 'error', ...named]) {
           this.addEventListener(type, (e) => {
             const m = e as MessageEvent
