@@ -13,8 +13,12 @@ import type { AppConfig } from './config.js'
 import { packageRoot } from './package-root.js'
 import { createUpstreamResolver } from './upstream.js'
 import { SSE_ERR_UPSTREAM_UNREACHABLE } from './errors.js'
+import { createHub } from './hub.js'
+import { createLogStream, logRedaction } from './log-stream.js'
 import events from '../routes/events.js'
 import demoModel from '../routes/demo-model.js'
+import ticker from '../routes/ticker.js'
+import logs from '../routes/logs.js'
 
 const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string, description: string }
 
@@ -34,8 +38,11 @@ export function selfBaseURL (app: FastifyInstance): string {
 
 /** Builds the whole service; call `listen()` on the result. */
 export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
+  // One hub for the broadcast routes; the logger tees its records into it for /logs, with
+  // credentials redacted before they reach stdout or the hub.
+  const hub = createHub(config.hub)
   const app = Fastify({
-    logger: { level: config.logLevel },
+    logger: { level: config.logLevel, stream: createLogStream({ hub }), ...logRedaction },
     // Idle keep-alive sockets (ours too: the demo model is reached over HTTP) must not hold close().
     forceCloseConnections: true
   })
@@ -82,7 +89,9 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   })
   await app.register(demoModel, { tokenDelayMs: config.demoTokenDelayMs })
 
-  // ── Hub, /ticker, /logs (helper C): register them here. ──
+  await app.register(ticker, { hub, intervalMs: config.tickerIntervalMs })
+  await app.register(logs, { hub, token: config.logsToken })
+  app.addHook('onClose', () => hub.close())
 
   return app
 }

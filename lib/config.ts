@@ -49,6 +49,17 @@ export interface AppConfig {
    * `RATE_LIMIT_MAX=0` turns the limit off (`false`). @default { max: 30, timeWindowMs: 60000 }
    */
   rateLimit: { max: number, timeWindowMs: number } | false
+  /**
+   * The broadcast hub behind /ticker and /logs: `HUB_HISTORY_SIZE` messages kept per topic for
+   * Last-Event-ID replay; `HUB_MAX_QUEUE` messages and `HUB_MAX_QUEUE_BYTES` bytes a reader that
+   * is behind may have queued before its route's overflow policy applies.
+   * @default { historySize: 1000, maxQueue: 1024, maxQueueBytes: 1048576 }
+   */
+  hub: { historySize: number, maxQueue: number, maxQueueBytes: number }
+  /** `TICKER_INTERVAL_MS`: the simulated ticker's tick. @default 500 */
+  tickerIntervalMs: number
+  /** `LOGS_TOKEN`: when set, /logs needs it as a bearer token (or `?token=`). @default undefined (open) */
+  logsToken: string | undefined
 }
 
 type Env = Record<string, string | undefined>
@@ -114,6 +125,13 @@ export function loadConfig (env: Env = process.env): AppConfig {
     },
     demoTokenDelayMs: integer(env, 'DEMO_TOKEN_DELAY_MS', 30, 0, 60_000),
     maxPromptChars: integer(env, 'EVENTS_MAX_PROMPT_CHARS', 8000, 1, 1_000_000),
-    rateLimit: rateMax === 0 ? false : { max: rateMax, timeWindowMs: rateWindow }
+    rateLimit: rateMax === 0 ? false : { max: rateMax, timeWindowMs: rateWindow },
+    hub: {
+      historySize: integer(env, 'HUB_HISTORY_SIZE', 1000, 0, 1_000_000),
+      maxQueue: integer(env, 'HUB_MAX_QUEUE', 1024, 1, 1_000_000),
+      maxQueueBytes: integer(env, 'HUB_MAX_QUEUE_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024)
+    },
+    tickerIntervalMs: integer(env, 'TICKER_INTERVAL_MS', 500, 10, 3_600_000),
+    logsToken: text(env, 'LOGS_TOKEN')
   }
 }
