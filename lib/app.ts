@@ -51,8 +51,16 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   app.setErrorHandler((err: FastifyError & { retryAfter?: string }, request, reply) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
     const ours = typeof err.code === 'string' && err.code.startsWith('SSE_ERR_')
-    if (status >= 500) request.log.error({ err }, 'request failed')
-    else request.log.info({ err }, 'request rejected')
+    if (ours && status >= 500) {
+      // An upstream that is down or misconfigured is an operational condition, not a bug: one
+      // line with the cause, no stack.
+      const cause = (err.cause as Error | undefined)?.message
+      request.log.warn({ code: err.code, cause }, err.message)
+    } else if (status >= 500) {
+      request.log.error({ err }, 'request failed')
+    } else {
+      request.log.info({ err }, 'request rejected')
+    }
     if (err.retryAfter !== undefined) reply.header('retry-after', err.retryAfter)
     const exposed = ours || status < 500
     return reply.code(exposed ? status : 500).send({
