@@ -4,7 +4,7 @@
 // over all of them instead of favouring whoever runs first.
 //
 //   node bench/run.js [--quick] [--runs N] [--scenarios S1,S2-5000-b2b,...] [--variants raw,ours,...]
-//                     [--out file.json] [--cpu-prof]
+//                     [--out file.json] [--cpu-prof] [--cpu-prof-client]
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
@@ -26,6 +26,7 @@ const { values: args } = parseArgs({
     variants: { type: 'string' },
     out: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    'cpu-prof-client': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false }
   }
 })
@@ -45,7 +46,7 @@ if (selected.length === 0) throw new Error(`no scenario matches ${args.scenarios
 const timeoutMs = quick ? 15_000 : 120_000
 const hubBuilt = existsSync(join(root, 'dist/lib/hub.js'))
 const profileDir = join(here, 'profiles')
-if (args['cpu-prof']) mkdirSync(profileDir, { recursive: true })
+if (args['cpu-prof'] || args['cpu-prof-client']) mkdirSync(profileDir, { recursive: true })
 
 function version (pkg) {
   try {
@@ -94,11 +95,19 @@ async function stopServer (server) {
   if (exited === null) server.proc.child.kill('SIGKILL')
 }
 
-async function runClient (server, variant, c) {
+async function runClient (server, variant, c, profileName) {
   const opts = { scenario: c.scenario, variant, port: server.port, ctlPort: server.ctlPort, params: c.params, timeoutMs }
-  const client = startNode([join(here, 'client.js'), JSON.stringify(opts)], placement?.client)
+  const nodeArgs = []
+  // Is the client keeping up? Its profile shows what it spends per event.
+  if (args['cpu-prof-client'] && profileName !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}-client.cpuprofile`)
+  const client = startNode([...nodeArgs, join(here, 'client.js'), JSON.stringify(opts)], placement?.client)
   try {
-    return JSON.parse(await client.nextLine(timeoutMs * 3 + 30_000))
+    const result = JSON.parse(await client.nextLine(timeoutMs * 3 + 30_000))
+    // It exits by itself once it has answered (and writes its profile when asked to).
+    let timer
+    await Promise.race([client.exited, new Promise((resolve) => { timer = setTimeout(resolve, 5_000) })])
+    clearTimeout(timer)
+    return result
   } finally {
     client.child.kill('SIGKILL')
   }
@@ -106,16 +115,17 @@ async function runClient (server, variant, c) {
 
 /** One measured run: a fresh server process for this case alone, then a client process. */
 async function runOne (variant, c, rep) {
-  const name = args['cpu-prof'] ? `${c.id}-${variant}-${rep}` : undefined
+  const name = args['cpu-prof'] || args['cpu-prof-client'] ? `${c.id}-${variant}-${rep}` : undefined
   let server
   try {
-    server = await startServer(variant, name)
-    const result = await runClient(server, variant, c)
+    server = await startServer(variant, args['cpu-prof'] ? name : undefined)
+    const result = await runClient(server, variant, c, name)
     await stopServer(server)
     server = undefined
     if (name !== undefined && result.window !== undefined) {
       // The part of the profile to read: the scenario itself, not startup (profile-summary.js).
       writeFileSync(join(profileDir, `${name}.window.json`), JSON.stringify(result.window))
+      writeFileSync(join(profileDir, `${name}-client.window.json`), JSON.stringify(result.window))
     }
     return result
   } catch (err) {

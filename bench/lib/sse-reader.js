@@ -1,5 +1,8 @@
 // One SSE connection on the client side: node:http, parsed with eventsource-parser, with the
-// arrival time of every chunk so per-event latencies cost no clock read per event.
+// arrival time of every chunk so per-event latencies cost no clock read per event. With
+// `deferParse`, chunks are only recorded while the clock runs and parsed afterwards
+// (`parseRecorded()`), each event stamped with the arrival of the chunk that completed it: a
+// client holding thousands of connections must not be what limits the measurement.
 import http from 'node:http'
 import { createParser } from 'eventsource-parser'
 import { nowUs } from './payload.js'
@@ -32,10 +35,14 @@ export class SseReader {
    * @param {(event: {event?: string, id?: string, data: string}, reader: SseReader) => void} o.onEvent
    * @param {string} [o.lastEventId] sent as the Last-Event-ID header
    * @param {number} [o.pauseMs] read nothing for this long after connecting (a stalled client)
+   * @param {boolean} [o.deferParse] record chunks now, parse them in `parseRecorded()`
+   * @param {(chunk: string, reader: SseReader) => void} [o.onChunk] sees every chunk as it arrives
    */
-  constructor ({ port, path, onEvent, lastEventId, pauseMs = 0 }) {
+  constructor ({ port, path, onEvent, lastEventId, pauseMs = 0, deferParse = false, onChunk }) {
     this.startedAt = nowUs()
-    const parser = createParser({
+    this.chunks = []
+    this.times = []
+    const parser = this.parser = createParser({
       onEvent: (event) => {
         if (this.count++ === 0) this.firstEventAt = this.now
         if (event.id !== undefined) this.lastId = event.id
@@ -58,7 +65,13 @@ export class SseReader {
         res.on('data', (chunk) => {
           this.now = nowUs()
           this.chars += chunk.length
-          parser.feed(chunk)
+          if (deferParse) {
+            this.chunks.push(chunk)
+            this.times.push(this.now)
+          } else {
+            parser.feed(chunk)
+          }
+          onChunk?.(chunk, this)
         })
         res.on('end', () => finish())
         res.on('error', finish)
@@ -74,6 +87,17 @@ export class SseReader {
         })
       }
     })
+  }
+
+  /** Parses what `deferParse` recorded, with `now` set to each chunk's arrival time. */
+  parseRecorded () {
+    const { chunks, times } = this
+    this.chunks = []
+    this.times = []
+    for (let i = 0; i < chunks.length; i++) {
+      this.now = times[i]
+      this.parser.feed(chunks[i])
+    }
   }
 
   close () {
@@ -94,10 +118,10 @@ export async function openMany (count, concurrency, open) {
     while (next < count) {
       const reader = open(next++)
       readers.push(reader)
-      await new Promise((resolve) => {
+      await (reader.ready ?? new Promise((resolve) => {
         reader.req.once('finish', resolve)
         reader.req.once('error', resolve)
-      })
+      }))
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker))
