@@ -33,8 +33,9 @@ async function fakeEvents (t: Test, opts: FakeOptions = {}): Promise<Fake> {
   t.teardown(() => app.close())
   const fake: Fake = { base: '', bodies: [], lastEventIds: [], generations: 0 }
   const cut = async (reply: FastifyReply): Promise<never> => {
+    // After the frames are written; ending the socket (not destroying it) keeps queued writes.
     await tick()
-    reply.raw.destroy()
+    reply.raw.socket?.end()
     return await new Promise<never>(() => {})
   }
   app.post('/events', (request, reply) => {
@@ -121,7 +122,7 @@ t.test('fails when the server stops the stream (204) before the done event', asy
     : reply.sse(async function * () {
       yield { id: 'g:1', data: '"partial"' }
       await tick()
-      reply.raw.destroy()
+      reply.raw.socket?.end()
     }))
   const base = await listen(app)
   const gen = generate(base, { prompt: 'hi', retryMs: 1 })

@@ -41,10 +41,12 @@ function tokenRoute (app: FastifyInstance, drops: number[], seen: Array<string |
       for (let i = from; i < TOKENS.length; i++) {
         yield { id: String(i + 1), data: TOKENS[i] }
         if (drops.includes(i + 1)) {
-          // Let the frames out, then send half a frame (half a UTF-8 character too) and cut.
+          // Let the frames out, then send half a frame (half a UTF-8 character too) and cut the
+          // connection mid-body. `end()` on the socket, not `destroy()`: destroy would discard
+          // writes still queued, and the cut must come after them.
           await tick()
-          const raw = reply.raw
-          raw.write(Buffer.concat([Buffer.from('id: 99\ndata: lost '), Buffer.from('🚀').subarray(0, 2)]), () => raw.destroy())
+          reply.raw.write(Buffer.concat([Buffer.from('id: 99\ndata: lost '), Buffer.from('🚀').subarray(0, 2)]))
+          reply.raw.socket?.end()
           await new Promise(() => {})
         }
       }
