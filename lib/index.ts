@@ -34,7 +34,9 @@ declare module 'fastify' {
      * done, the client went away, or the server is closing. Never rejects for a source error:
      * before the first frame it becomes an HTTP error, after it an `error` event.
      */
-    sse<T = unknown>(source: SseSource<T>, options?: SseStreamOptions): Promise<void>
+    // NoInfer: `data` of different shapes in one source must not make TypeScript pick the first
+    // one as T; pass T explicitly (`reply.sse<Quote>(...)`) to have every message checked.
+    sse<T = unknown>(source: SseSource<NoInfer<T>>, options?: SseStreamOptions): Promise<void>
   }
   interface FastifyRequest {
     /**
@@ -128,6 +130,9 @@ export const fastifySseStream = fp(plugin, { fastify: '5.x', name: 'fastify-sse-
 export default fastifySseStream
 
 export { encode, encodeComment, encodeData, encodeFrame, SseFrame } from './encoder.js'
+export { createHub } from './hub.js'
+export type { Hub, HubMessage, HubOptions, HubStats, SubscribeOptions, OverflowPolicy } from './hub.js'
+export { hubSource, type HubSourceOptions } from './hub-source.js'
 export type { Serializer, SseInput, SseMessage } from './encoder.js'
 export type { SseContext, SseSource, SseStreamOptions } from './stream.js'
 export * as errors from './errors.js'
