@@ -39,7 +39,23 @@ export interface GenerationStoreOptions {
 export type Lookup =
   | { status: 'unknown' }
   | { status: 'finished' } // ended, and the client has seen everything: answer 204
-  | { status: 'resumable', generation: Generation, after: number }
+  | { status: 'resumable', id: string, after: number }
+
+/**
+ * What the /events route needs of resumable generations: this file's in-memory store implements
+ * it for one process; a Redis-backed one implements it for many instances.
+ */
+export interface Generations {
+  /** Starts a generation owned by `owner` and resolves to its id; it runs whether or not anyone follows. */
+  start: (owner: string, produce: Producer) => Promise<string>
+  /** Where a reconnect carrying `lastEventId` stands, for `owner` (another owner's is `unknown`). */
+  lookup: (lastEventId: string | undefined, owner: string) => Promise<Lookup>
+  /** The frames after `after`, then live ones until the generation ends; throws its error at the end. */
+  follow: (id: string, after: number, signal: AbortSignal) => AsyncIterable<SseFrame>
+  /** Stops the generation `id` of `owner` at once; false when there is no such generation. */
+  stop: (id: string, owner: string) => Promise<boolean>
+  close: () => Promise<void>
+}
 
 // Ours: `<generation>:<seq>`, the generation 16 random bytes in base64url (22 characters).
 const EVENT_ID = /^([A-Za-z0-9_-]{22}):(\d{1,9})$/
@@ -204,6 +220,11 @@ export class GenerationStore {
     return generation
   }
 
+  /** The generation `id`, whoever owns it: for a caller that already checked ownership. */
+  peek (id: string): Generation | undefined {
+    return this.#generations.get(id)
+  }
+
   /** The generation `id` if `owner` started it; another owner's looks exactly like an unknown one. */
   get (id: string, owner: string): Generation | undefined {
     const generation = this.#generations.get(id)
@@ -216,7 +237,7 @@ export class GenerationStore {
     const generation = parsed === undefined ? undefined : this.get(parsed.generation, owner)
     if (parsed === undefined || generation === undefined || parsed.seq > generation.length) return { status: 'unknown' }
     if (generation.ended && parsed.seq === generation.length) return { status: 'finished' }
-    return { status: 'resumable', generation, after: parsed.seq }
+    return { status: 'resumable', id: generation.id, after: parsed.seq }
   }
 
   forget (generation: Generation): void {
@@ -227,5 +248,26 @@ export class GenerationStore {
   close (): void {
     for (const generation of this.#generations.values()) generation.dispose()
     this.#generations.clear()
+  }
+}
+
+/** The in-memory `Generations` of one process. */
+export function createGenerations (opts: GenerationStoreOptions = {}): Generations & { store: GenerationStore } {
+  const store = new GenerationStore(opts)
+  return {
+    store,
+    start: async (owner, produce) => store.start(owner, produce).id,
+    lookup: async (lastEventId, owner) => store.lookup(lastEventId, owner),
+    follow: (id, after, signal) => {
+      // Looked up again: the generation may have expired since `lookup`.
+      const generation = store.peek(id)
+      return generation === undefined ? (async function * () {})() : generation.follow(after, signal)
+    },
+    stop: async (id, owner) => {
+      const generation = store.get(id, owner)
+      generation?.stop()
+      return generation !== undefined
+    },
+    close: async () => { store.close() }
   }
 }
