@@ -161,7 +161,7 @@ export function setupGenerate () {
         return
       }
       showError('The server refused the request…')
-      void explain(es.url).then(({ text }) => { if (shown === current) showError(text) })
+      void explain(es.url, 'request').then(({ text }) => { if (shown === current) showError(text) })
     })
   }
 

@@ -108,7 +108,7 @@ export function describeErrorEvent (data) {
  * it failed. Resolves to the words to show and whether retrying later could help. If the second
  * request is accepted, it is cancelled at once.
  */
-export async function explain (url) {
+export async function explain (url, what = 'stream') {
   const ctrl = new AbortController()
   try {
     const res = await fetch(url, { headers: { accept: 'application/json' }, signal: ctrl.signal, cache: 'no-store' })
@@ -128,7 +128,7 @@ export async function explain (url) {
     const waitMs = Number.isFinite(wait) && wait > 0 ? Math.min(wait * 1000, 10 * RETRY_MAX_MS) : undefined
     const after = waitMs ? ` The server asks to wait ${wait} s.` : ''
     return {
-      text: `The server refused the stream (HTTP ${res.status}): ${detail}${after}`,
+      text: `The server refused the ${what} (HTTP ${res.status}): ${detail}${after}`,
       retry: res.status >= 500 || res.status === 429,
       status: res.status,
       waitMs

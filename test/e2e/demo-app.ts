@@ -42,10 +42,17 @@ export async function serve (t: Test, env: Record<string, string> = {}): Promise
   return { app, base: await listen(app), requests }
 }
 
-/** The demo page at `/`, in a fresh browser context, recording every EventSource it opens. */
-export async function openDemo (t: Test, served: Served, width?: number): Promise<Page> {
-  const p = await openPage(t, { width })
+export interface OpenDemoOptions {
+  /** Viewport width in CSS pixels. @default 1280 */
+  width?: number
+  /** The page's address on the server, e.g. `/?token=…`. @default '/' */
+  path?: string
+}
+
+/** The demo page, in a fresh browser context, recording every EventSource it opens. */
+export async function openDemo (t: Test, served: Served, options: OpenDemoOptions = {}): Promise<Page> {
+  const p = await openPage(t, { width: options.width })
   await recordEventSources(p, ['done', 'snapshot', 'quote', 'log', 'gap', 'reset'])
-  await p.goto(served.base + '/')
+  await p.goto(served.base + (options.path ?? '/'))
   return p
 }

@@ -102,7 +102,7 @@ t.test('errors are shown in words, and Ctrl+Enter submits from the keyboard', { 
 
 t.test('the page is usable at a phone width and links to the API docs', { skip }, async (t) => {
   const served = await serve(t)
-  const p = await page(t, served, 360)
+  const p = await page(t, served, { width: 360 })
   const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
   t.equal(overflow, 0, 'no horizontal scrolling at 360 px')
   for (const label of ['Prompt', 'Minimum level', 'Max tokens', 'Temperature', 'System prompt (optional)']) {
