@@ -16,6 +16,7 @@ import { SSE_ERR_UPSTREAM_UNREACHABLE } from './errors.js'
 import { createHub } from './hub.js'
 import { createLogStream, logRedaction } from './log-stream.js'
 import events from '../routes/events.js'
+import { createGenerations } from './generations.js'
 import demoModel from '../routes/demo-model.js'
 import ticker from '../routes/ticker.js'
 import logs from '../routes/logs.js'
@@ -88,7 +89,10 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   await app.register(fastifyStatic, { root: join(packageRoot, 'static'), prefix: '/' })
 
   const upstream = createUpstreamResolver(config.llm, () => selfBaseURL(app))
+  const generations = config.resume === false ? undefined : createGenerations(config.resume)
+  if (generations !== undefined) app.addHook('onClose', () => generations.close())
   await app.register(events, {
+    resume: generations === undefined ? false : { generations },
     upstream,
     firstTokenTimeoutMs: config.llm.firstTokenTimeoutMs,
     idleTimeoutMs: config.llm.idleTimeoutMs,

@@ -60,6 +60,13 @@ export interface AppConfig {
   tickerIntervalMs: number
   /** `LOGS_TOKEN`: when set, /logs needs it as a bearer token (or `?token=`). @default undefined (open) */
   logsToken: string | undefined
+  /**
+   * Resumable generations on /events (`EVENTS_RESUME=on|off`): a dropped connection continues the
+   * answer. `RESUME_GRACE_MS`: how long a generation runs on with no client attached;
+   * `RESUME_TTL_MS`: how long a finished one stays resumable. `false` when off.
+   * @default { graceMs: 30000, ttlMs: 300000 }
+   */
+  resume: { graceMs: number, ttlMs: number } | false
 }
 
 type Env = Record<string, string | undefined>
@@ -132,6 +139,17 @@ export function loadConfig (env: Env = process.env): AppConfig {
       maxQueueBytes: integer(env, 'HUB_MAX_QUEUE_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024)
     },
     tickerIntervalMs: integer(env, 'TICKER_INTERVAL_MS', 500, 10, 3_600_000),
-    logsToken: text(env, 'LOGS_TOKEN')
+    logsToken: text(env, 'LOGS_TOKEN'),
+    resume: onOff(env, 'EVENTS_RESUME', true)
+      ? { graceMs: integer(env, 'RESUME_GRACE_MS', 30_000, 0, 86_400_000), ttlMs: integer(env, 'RESUME_TTL_MS', 300_000, 0, 86_400_000) }
+      : false
   }
+}
+
+function onOff (env: Env, name: string, fallback: boolean): boolean {
+  const value = text(env, name)?.toLowerCase()
+  if (value === undefined) return fallback
+  if (value === 'on' || value === 'true' || value === '1') return true
+  if (value === 'off' || value === 'false' || value === '0') return false
+  throw new SSE_ERR_INVALID_CONFIG(name, `expected on or off, got "${value}"`)
 }

@@ -155,9 +155,17 @@ export const eventsResponses = {
       }
     }
   },
-  204: { description: 'A reconnect with one of our event ids: the generation is over, do not reconnect.', type: 'null' },
+  204: { description: 'A reconnect with one of our event ids to a generation that is finished, unknown or expired: do not reconnect.', type: 'null' },
+  404: jsonError('A POST asking to resume a generation that is unknown, expired or another client\'s (`SSE_ERR_GENERATION_NOT_FOUND`).'),
   400: jsonError('A missing or oversized prompt, a bad number, an unknown role: the message names the field.'),
   429: jsonError('Rate limited, by this server (`SSE_ERR_RATE_LIMITED`) or by the upstream (`SSE_ERR_UPSTREAM_RATE_LIMITED`); see `retry-after`.'),
   502: jsonError('The upstream is unreachable, rejected our credentials or the request, or failed (`SSE_ERR_UPSTREAM_*`).'),
   504: jsonError('No first token within `LLM_FIRST_TOKEN_TIMEOUT_MS` (`SSE_ERR_UPSTREAM_TIMEOUT`).')
+}
+
+/** The stop endpoints' responses. */
+export const stopResponses = {
+  204: { description: 'Stopped.', type: 'null' },
+  400: jsonError('Not a generation id.'),
+  404: jsonError('No such generation for this client (`SSE_ERR_GENERATION_NOT_FOUND`).')
 }

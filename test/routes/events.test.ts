@@ -141,8 +141,8 @@ for (const c of after) {
   })
 }
 
-t.test('a client disconnect mid-generation aborts the upstream request at once', async (t) => {
-  const { fake, url } = await setup(t, { kind: 'stall-mid' }, { LLM_IDLE_TIMEOUT_MS: '60000' })
+t.test('without resuming, a client disconnect mid-generation aborts the upstream request at once', async (t) => {
+  const { fake, url } = await setup(t, { kind: 'stall-mid' }, { LLM_IDLE_TIMEOUT_MS: '60000', EVENTS_RESUME: 'off' })
   const stream = await openStream(`${url}/events?prompt=hi`)
   await stream.waitForEvents(DEFAULT_TOKENS.length)
   const left = performance.now()
@@ -152,8 +152,8 @@ t.test('a client disconnect mid-generation aborts the upstream request at once',
   t.ok(closed.at - left < 500, `upstream closed ${Math.round(closed.at - left)} ms after the client left`)
 })
 
-t.test('a client disconnect before the first token aborts the upstream request too', async (t) => {
-  const { fake, url } = await setup(t, { kind: 'stall-first' }, { LLM_FIRST_TOKEN_TIMEOUT_MS: '60000' })
+t.test('without resuming, a client disconnect before the first token aborts the upstream request too', async (t) => {
+  const { fake, url } = await setup(t, { kind: 'stall-first' }, { LLM_FIRST_TOKEN_TIMEOUT_MS: '60000', EVENTS_RESUME: 'off' })
   const ac = new AbortController()
   const pending = fetch(`${url}/events?prompt=hi`, { signal: ac.signal }).catch(() => null)
   await fake.nextRequest()
@@ -165,8 +165,8 @@ t.test('a client disconnect before the first token aborts the upstream request t
   t.ok(closed.at - left < 500, `upstream closed ${Math.round(closed.at - left)} ms after the client left`)
 })
 
-t.test('a reconnect carrying one of our event ids gets 204 instead of a second answer', async (t) => {
-  const { fake, url } = await setup(t, { kind: 'normal' })
+t.test('without resuming, a reconnect carrying one of our event ids gets 204 instead of a second answer', async (t) => {
+  const { fake, url } = await setup(t, { kind: 'normal' }, { EVENTS_RESUME: 'off' })
   const res = await fetch(`${url}/events?prompt=hi`, { headers: { 'last-event-id': 'AAAAAAAAAAAAAAAAAAAAAA:3' } })
   t.equal(res.status, 204)
   t.equal(fake.requests.length, 0, 'nothing asked upstream')
