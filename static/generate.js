@@ -71,7 +71,10 @@ export function setupGenerate () {
       prompt.focus()
       return
     }
-    if (run !== null) end('stopped', 'Restarted.')
+    if (run !== null) {
+      stopGeneration(run.generation)
+      end('stopped', 'Restarted.')
+    }
 
     const params = new URLSearchParams({ prompt: text })
     for (const [id, name] of [['system', 'system'], ['max-tokens', 'max_tokens'], ['temperature', 'temperature'], ['model', 'model']]) {
@@ -88,7 +91,7 @@ export function setupGenerate () {
     showError('')
 
     const es = new EventSource(`events?${params}`)
-    const current = { es, startedAt: performance.now(), firstAt: undefined, lastAt: 0, count: 0, frame: 0, stick: true, seq: -Infinity, drops: 0 }
+    const current = { es, startedAt: performance.now(), firstAt: undefined, lastAt: 0, count: 0, frame: 0, stick: true, seq: -Infinity, drops: 0, generation: undefined }
     shown = current
     run = current
     renderStats()
@@ -102,6 +105,7 @@ export function setupGenerate () {
       if (Number.isInteger(seq) && e.lastEventId !== '') {
         if (seq <= current.seq) return
         current.seq = seq
+        current.generation = e.lastEventId.slice(0, e.lastEventId.lastIndexOf(':'))
       }
       const now = performance.now()
       if (current.count === 0) {
@@ -170,10 +174,14 @@ export function setupGenerate () {
     start()
   })
   stopButton.addEventListener('click', () => {
-    // Closing the EventSource closes the connection; the server then aborts the upstream request.
-    if (run !== null) end('stopped', `Stopped after ${run.count} token${run.count === 1 ? '' : 's'}.`)
+    if (run !== null) {
+      stopGeneration(run.generation)
+      end('stopped', `Stopped after ${run.count} token${run.count === 1 ? '' : 's'}.`)
+    }
     prompt.focus()
   })
+  // Leaving the page is a stop too, not a dropped connection to come back to.
+  addEventListener('pagehide', () => { if (run !== null) stopGeneration(run.generation) })
 
   const mac = /Mac|iPhone|iPad/.test(navigator.platform)
   for (const kbd of document.querySelectorAll('kbd[data-mod]')) kbd.textContent = mac ? '⌘' : 'Ctrl'
@@ -186,6 +194,19 @@ export function setupGenerate () {
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && run !== null) stopButton.click()
   })
+}
+
+/**
+ * Tells the server to stop a generation now. Closing the EventSource alone is a disconnect: where
+ * the server keeps answers resumable, the generation (and the upstream request) runs on for a
+ * grace period so a dropped client can come back. Without resuming the close already stops it,
+ * and the route answers 404, which is harmless. A beacon, so it is also sent while the page
+ * unloads. Before the first token the generation's id is not known; the close is all we can do.
+ */
+function stopGeneration (generation) {
+  if (generation === undefined || generation === '') return
+  const url = `events/${encodeURIComponent(generation)}/stop`
+  if (!navigator.sendBeacon(url)) void fetch(url, { method: 'POST', keepalive: true }).catch(() => {})
 }
 
 function parseJson (text) {
@@ -207,7 +228,12 @@ function showModel (el, info) {
 
 function describeFinish (info) {
   const parts = []
-  const reasons = { stop: 'the model finished', length: 'the token limit was reached', content_filter: 'the content filter stopped it' }
+  const reasons = {
+    stop: 'the model finished',
+    length: 'the token limit was reached',
+    content_filter: 'the content filter stopped it',
+    stopped: 'it was stopped'
+  }
   if (typeof info.finish_reason === 'string') parts.push(`Ended because ${reasons[info.finish_reason] ?? info.finish_reason}.`)
   const u = info.usage
   if (u && typeof u === 'object' && typeof u.completion_tokens === 'number') {
