@@ -57,26 +57,77 @@ t.test('the answer grows token by token, then shows the timing, the usage and th
   t.equal(served.requests.filter((r) => r.url.startsWith('/events')).length, 2, 'one /events request from the page, one from the test')
 })
 
-t.test('Stop closes the stream and the server cancels the upstream request', { skip }, async (t) => {
-  const served = await serve(t, { DEMO_TOKEN_DELAY_MS: '40' })
+// With resumable answers (the service's default) a closed connection is a client that may come
+// back, so Stop must also tell the server; without them, the close alone cancels the answer. A long
+// grace period makes sure that in the first case only the stop request can abort the upstream in time.
+for (const resume of ['on', 'off']) {
+  t.test(`Stop ends the answer and the server cancels the upstream request (resumable answers ${resume})`, { skip }, async (t) => {
+    const served = await serve(t, { DEMO_TOKEN_DELAY_MS: '40', EVENTS_RESUME: resume, RESUME_GRACE_MS: '600000' })
+    const p = await page(t, served)
+    await p.fill('#prompt', 'Write a long story about sockets.')
+    await p.click('#generate')
+    await p.waitForFunction(() => Number(document.getElementById('tokens')!.textContent) >= 3)
+    t.equal(await p.isDisabled('#stop'), false, 'Stop is enabled while streaming')
+    await p.click('#stop')
+
+    t.match(await p.textContent('#gen-status'), /^Stopped after \d+ tokens?\.$/, 'the page says it stopped')
+    t.equal(await answerState(p), 'stopped', 'the answer is marked stopped')
+    const [events] = (await readEventSources(p)).filter((s) => s.url.includes('/events?'))
+    t.equal(events.readyState, 2, 'the EventSource is closed')
+
+    const upstream = served.requests.find((r) => r.url.startsWith('/v1/chat/completions'))
+    t.ok(upstream, '/events asked the demo model over HTTP')
+    t.equal(await upstream!.closedEarly, true, 'the upstream request was aborted before the model finished')
+    if (resume === 'on') {
+      const generation = events.events.find((e) => e.type === 'message')!.id.split(':')[0]
+      const stop = served.requests.find((r) => r.req.method === 'POST' && r.url === `/events/${generation}/stop`)
+      t.ok(stop, 'the page asked the server to stop that generation')
+    } else {
+      const stream = served.requests.find((r) => r.url.startsWith('/events?'))
+      t.equal(await stream!.closedEarly, true, 'the browser closed the /events response before it ended')
+    }
+  })
+}
+
+t.test('after the server drops the connection mid-answer, the page resumes it with no token lost or repeated', { skip }, async (t) => {
+  const served = await serve(t, { DEMO_TOKEN_DELAY_MS: '30', EVENTS_RESUME: 'on' })
   const p = await page(t, served)
-  await p.fill('#prompt', 'Write a long story about sockets.')
+  const prompt = 'What happens when the network drops?'
+  await p.fill('#prompt', prompt)
   await p.click('#generate')
-  await p.waitForFunction(() => Number(document.getElementById('tokens')!.textContent) >= 3)
-  t.equal(await p.isDisabled('#stop'), false, 'Stop is enabled while streaming')
-  await p.click('#stop')
+  await p.waitForFunction(() => Number(document.getElementById('tokens')!.textContent) >= 5)
+  const stream = served.requests.find((r) => r.url.startsWith('/events?'))!
+  stream.req.socket.destroy()
 
-  t.match(await p.textContent('#gen-status'), /^Stopped after \d+ tokens?\.$/, 'the page says it stopped')
-  t.equal(await answerState(p), 'stopped', 'the answer is marked stopped')
+  await p.waitForFunction(() => /reconnecting to resume/.test(document.getElementById('gen-status')!.textContent!))
+  t.pass('the page says it is reconnecting')
+  await p.waitForFunction(() => document.getElementById('answer')!.dataset.state === 'done')
+  const expected = await expectedAnswer(served.base, prompt)
+  t.equal(await p.textContent('#answer'), expected.text, 'the answer is whole and exact, as if never dropped')
+  t.equal(await p.textContent('#tokens'), String(expected.tokens), 'every token counted once')
   const [events] = (await readEventSources(p)).filter((s) => s.url.includes('/events?'))
-  t.equal(events.readyState, 2, 'the EventSource is closed')
+  t.equal(events.opens, 2, 'the browser reconnected once')
+  const resumed = served.requests.filter((r) => r.url.startsWith('/events?'))[1]
+  t.match(resumed.req.headers['last-event-id'], /^[\w-]+:\d+$/, 'the reconnect carried the last id the page saw')
+  t.equal(served.requests.filter((r) => r.url.startsWith('/v1/chat/completions')).length, 2,
+    'the model was asked once for the page and once for the test: the resume did not ask again')
+})
 
-  const events0 = served.requests.find((r) => r.url.startsWith('/events'))
-  const upstream = served.requests.find((r) => r.url.startsWith('/v1/chat/completions'))
-  t.ok(events0, 'the page asked /events')
-  t.ok(upstream, '/events asked the demo model over HTTP')
-  t.equal(await events0!.closedEarly, true, 'the /events response was cut short by the browser')
-  t.equal(await upstream!.closedEarly, true, 'the upstream request was aborted before the model finished')
+t.test('without resumable answers, a dropped connection leaves the partial answer marked incomplete', { skip }, async (t) => {
+  const served = await serve(t, { DEMO_TOKEN_DELAY_MS: '30', EVENTS_RESUME: 'off' })
+  const p = await page(t, served)
+  await p.fill('#prompt', 'What happens when the network drops?')
+  await p.click('#generate')
+  await p.waitForFunction(() => Number(document.getElementById('tokens')!.textContent) >= 5)
+  served.requests.find((r) => r.url.startsWith('/events?'))!.req.socket.destroy()
+
+  await p.waitForFunction(() => document.getElementById('answer')!.dataset.state === 'failed')
+  t.match(await p.textContent('#gen-error'), /lost after \d+ tokens.*incomplete/, 'the page says the answer is incomplete')
+  t.ok((await answerLength(p)) > 0, 'the partial answer stays on screen')
+  const reconnects = served.requests.filter((r) => r.url.startsWith('/events?'))
+  t.equal(reconnects.length, 2, 'the browser tried once more')
+  t.equal(reconnects[1].res.statusCode, 204, 'and the server ended it with 204 instead of running the prompt again')
+  t.equal(served.requests.filter((r) => r.url.startsWith('/v1/chat/completions')).length, 1, 'the model was asked once')
 })
 
 t.test('errors are shown in words, and Ctrl+Enter submits from the keyboard', { skip }, async (t) => {
