@@ -65,8 +65,14 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
   #count = 0
   #bytes = 0
   #dropped = 0
-  #waiting: ((result: IteratorResult<SseFrame>) => void) | undefined
+  #waiting: ((result: IteratorResult<SseFrame> | Promise<never>) => void) | undefined
   #ended = false
+  // Held: live parts queue up but nothing is handed over until `release()` (the Redis hub holds a
+  // subscriber while it fetches the replay, so live parts cannot overtake it).
+  #held: boolean
+  // Set by `fail()`: thrown by the next `next()`, once, after `#lead`.
+  #error: unknown
+  #lead = ''
 
   constructor (opts: {
     host: SubscriberHost
@@ -78,6 +84,7 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
     policy: OverflowPolicy
     onOverflow: (() => void) | undefined
     signal: AbortSignal | undefined
+    held?: boolean
   }) {
     this.#host = opts.host
     this.#limits = opts.limits
@@ -89,6 +96,7 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
     this.#policy = opts.policy
     this.#onOverflow = opts.onOverflow
     this.#signal = opts.signal
+    this.#held = opts.held ?? false
     this.#signal?.addEventListener('abort', this.end)
   }
 
@@ -99,8 +107,19 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
   next (): Promise<IteratorResult<SseFrame>> {
     const frame = this.#take()
     if (frame !== undefined) return Promise.resolve({ done: false, value: frame })
-    if (this.#ended) return Promise.resolve(DONE)
+    if (this.#ended) return this.#finish()
     return new Promise((resolve) => { this.#waiting = resolve })
+  }
+
+  #finish (): Promise<IteratorResult<SseFrame>> {
+    if (this.#lead !== '') {
+      const lead = new SseFrame(this.#lead)
+      this.#lead = ''
+      return Promise.resolve({ done: false, value: lead })
+    }
+    const error = this.#error
+    this.#error = undefined
+    return error === undefined ? Promise.resolve(DONE) : Promise.reject(error)
   }
 
   return (): Promise<IteratorResult<SseFrame>> {
@@ -110,7 +129,7 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
 
   /** Gathers what is waiting (control frames, replay, queue) into one frame, up to a chunk. */
   #take (): SseFrame | undefined {
-    if (this.#ended) return undefined
+    if (this.#ended || this.#held) return undefined
     let text = this.#head
     this.#head = ''
     if (this.#dropped > 0) {
@@ -148,7 +167,7 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
     if (this.#ended) return
     this.seen = part.lastSeq
     const waiting = this.#waiting
-    if (waiting !== undefined) {
+    if (waiting !== undefined && !this.#held) {
       // Parked in next(): nothing else is pending, so it takes the shared frame as is.
       this.#waiting = undefined
       waiting({ done: false, value: part.frame })
@@ -199,6 +218,47 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
     counters.overflows++
     this.end()
     this.#onOverflow?.()
+  }
+
+  /**
+   * Lets a held subscriber go: `head` and `replay` come first, then what was queued meanwhile
+   * with a seq above `after` (anything at or below it is in the replay, or predates the subscription).
+   */
+  release (head: string, replay: readonly HubEntry[], after: number): void {
+    if (this.#ended || !this.#held) return
+    this.#held = false
+    this.#head = head
+    this.#replay = replay
+    const queued = this.#unqueue(this.#queue.length).flatMap((part) => part.entries).filter((e) => e.seq > after)
+    this.seen = Math.max(this.seen, after)
+    if (queued.length > 0) {
+      const part = partOf(queued)
+      this.#queue.push(part)
+      this.#count += queued.length
+      this.#bytes += part.bytes
+      this.#host.counters.queuedBytes += part.bytes
+    }
+    const waiting = this.#waiting
+    const frame = waiting === undefined ? undefined : this.#take()
+    if (frame !== undefined) {
+      this.#waiting = undefined
+      waiting?.({ done: false, value: frame })
+    }
+  }
+
+  /**
+   * Ends the subscription with an error (its backing store went away): the consumer gets `lead`
+   * (a frame such as `retry: 2000`), then the error from `next()`; `reply.sse()` turns that into
+   * an `event: error` and ends the stream, so the client reconnects.
+   */
+  fail (error: unknown, lead = ''): void {
+    if (this.#ended) return
+    this.#error = error
+    this.#lead = lead
+    const waiting = this.#waiting
+    this.#waiting = undefined
+    this.end()
+    waiting?.(this.#finish() as Promise<never>)
   }
 
   /** Stops the subscription: the queue is released and the iterator finishes. */

@@ -8,7 +8,8 @@ import { encode, type Serializer, type SseFrame, type SseMessage } from './encod
 import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from './errors.js'
 import { TopicHistory, type HubEntry } from './hub-history.js'
 import { formatId, newEpoch, parseId } from './hub-id.js'
-import { partOf, Subscriber, type OverflowPolicy, type Part, type SubscriberHost } from './hub-subscriber.js'
+import { Fanout } from './hub-fanout.js'
+import { Subscriber, type OverflowPolicy, type SubscriberHost } from './hub-subscriber.js'
 
 export type { OverflowPolicy } from './hub-subscriber.js'
 
@@ -77,6 +78,11 @@ export interface SubscribeOptions {
 }
 
 export interface HubStats {
+  /**
+   * `up`; `down` while a backing store (Redis) is unreachable: subscribing and publishing fail
+   * with SSE_ERR_HUB_UNAVAILABLE until it is back; `closed` after `close()`.
+   */
+  state: 'up' | 'down' | 'closed'
   epoch: string
   /** The id of the last message published, `''` before the first. */
   lastId: string
@@ -124,8 +130,9 @@ function option (name: string, value: number | undefined, fallback: number, min:
   return v
 }
 
-export function createHub (opts: HubOptions = {}): Hub {
-  const historySize = option('historySize', opts.historySize, 1000, 0)
+/** `HubOptions` validated over their defaults: shared by the in-memory and the Redis hub. */
+export function resolveHubOptions (opts: HubOptions, minHistory = 0) {
+  const historySize = option('historySize', opts.historySize, 1000, minHistory)
   const historyBytes = option('historyBytes', opts.historyBytes, 4 * 1024 * 1024, 0)
   const maxQueue = option('maxQueue', opts.maxQueue, 1024, 1)
   const maxQueueBytes = option('maxQueueBytes', opts.maxQueueBytes, 1024 * 1024, 1)
@@ -134,6 +141,24 @@ export function createHub (opts: HubOptions = {}): Hub {
   const serialize = opts.serialize ?? JSON.stringify
   if (typeof serialize !== 'function') throw new SSE_ERR_INVALID_OPTION('serialize', 'expected a function')
   const limits = { maxQueue, maxQueueBytes, chunk: Math.max(16 * 1024, Math.min(maxBatchBytes, 256 * 1024)) }
+  return { historySize, historyBytes, lingerMs, maxBatchBytes, serialize, limits }
+}
+
+/** The topic names and overflow policy of `subscribe()` options, validated. */
+export function checkSubscribe (options: SubscribeOptions): { names: string[], policy: OverflowPolicy } {
+  const names = [...new Set(typeof options.topics === 'string' ? [options.topics] : options.topics)]
+  if (names.length === 0 || names.some((n) => typeof n !== 'string' || n === '')) {
+    throw new SSE_ERR_INVALID_OPTION('topics', 'expected one or more non-empty strings')
+  }
+  const policy = options.overflow ?? 'disconnect'
+  if (policy !== 'disconnect' && policy !== 'drop' && policy !== 'conflate') {
+    throw new SSE_ERR_INVALID_OPTION('overflow', `expected disconnect, drop or conflate, got ${String(policy)}`)
+  }
+  return { names, policy }
+}
+
+export function createHub (opts: HubOptions = {}): Hub {
+  const { historySize, historyBytes, lingerMs, maxBatchBytes, serialize, limits } = resolveHubOptions(opts)
 
   const epoch = newEpoch()
   const topics = new Map<string, Topic>()
@@ -143,11 +168,7 @@ export function createHub (opts: HubOptions = {}): Hub {
   let forgottenSeq = 0
   let closed = false
   let published = 0
-  let flushes = 0
-  let flushMark = 0
-  let batch: HubEntry[] = []
-  let batchBytes = 0
-  let timer: NodeJS.Timeout | NodeJS.Immediate | undefined
+  const fanout = new Fanout({ lingerMs, maxBatchBytes, subscribersOf: (name) => topics.get(name)?.subscribers })
   const counters = { overflows: 0, dropped: 0, conflated: 0, queuedBytes: 0 }
 
   const host: SubscriberHost = {
@@ -198,57 +219,11 @@ export function createHub (opts: HubOptions = {}): Hub {
     topic.history.push(entry)
     if (topic.subscribers.size > 0) {
       // Unsubscribed topics stop here: no batch, no timer.
-      batch.push(entry)
-      batchBytes += entry.bytes
-      if (batchBytes >= maxBatchBytes) flush()
-      else if (timer === undefined) timer = lingerMs === 0 ? setImmediate(flush) : setTimeout(flush, lingerMs)
+      fanout.add(entry)
     } else {
       forgetIfIdle(name, topic)
     }
     return Promise.resolve(id)
-  }
-
-  function flush (): void {
-    if (timer !== undefined) { clearTimeout(timer as NodeJS.Timeout); clearImmediate(timer as NodeJS.Immediate) }
-    timer = undefined
-    const entries = batch
-    if (entries.length === 0) return
-    batch = []
-    batchBytes = 0
-    flushes++
-    const mark = ++flushMark
-    const firstSeq = entries[0].seq
-    // One part per distinct topic set, built on first use and shared by every subscriber with it.
-    const shared = new Map<string, Part | null>()
-    const names = new Set<string>()
-    for (const entry of entries) names.add(entry.topic)
-    for (const name of names) {
-      const topic = topics.get(name)
-      if (topic === undefined) continue
-      for (const sub of topic.subscribers) {
-        if (sub.flushMark === mark) continue
-        sub.flushMark = mark
-        if (sub.seen < firstSeq) {
-          let part = shared.get(sub.key)
-          if (part === undefined) {
-            part = build(entries, sub, 0)
-            shared.set(sub.key, part)
-          }
-          if (part !== null) sub.deliver(part)
-        } else {
-          // Subscribed (and replayed) after part of this batch was published: only what is newer.
-          const part = build(entries, sub, sub.seen)
-          if (part !== null) sub.deliver(part)
-        }
-      }
-    }
-  }
-
-  function build (entries: readonly HubEntry[], sub: Subscriber, after: number): Part | null {
-    const wanted = sub.topics
-    const single = wanted.length === 1 ? wanted[0] : undefined
-    const picked = entries.filter((e) => e.seq > after && (single !== undefined ? e.topic === single : wanted.includes(e.topic)))
-    return picked.length === 0 ? null : partOf(picked)
   }
 
   function replayFrom (names: readonly string[], after: number): HubEntry[] {
@@ -259,14 +234,7 @@ export function createHub (opts: HubOptions = {}): Hub {
   }
 
   function subscribe (options: SubscribeOptions): AsyncIterableIterator<SseFrame> {
-    const names = [...new Set(typeof options.topics === 'string' ? [options.topics] : options.topics)]
-    if (names.length === 0 || names.some((n) => typeof n !== 'string' || n === '')) {
-      throw new SSE_ERR_INVALID_OPTION('topics', 'expected one or more non-empty strings')
-    }
-    const policy = options.overflow ?? 'disconnect'
-    if (policy !== 'disconnect' && policy !== 'drop' && policy !== 'conflate') {
-      throw new SSE_ERR_INVALID_OPTION('overflow', `expected disconnect, drop or conflate, got ${String(policy)}`)
-    }
+    const { names, policy } = checkSubscribe(options)
     // Everything below runs in one turn: what was published before this point is replayed, what
     // is published after it is delivered live, and `seen` keeps the two from overlapping.
     let head = ''
@@ -313,13 +281,14 @@ export function createHub (opts: HubOptions = {}): Hub {
     publish,
     subscribe,
     stats: () => ({
+      state: closed ? 'closed' : 'up',
       epoch,
       lastId: seq === 0 ? '' : formatId(epoch, seq),
       topics: topics.size,
       subscribers: subscribers.size,
       published,
       encodes: published,
-      flushes,
+      flushes: fanout.flushes,
       overflows: counters.overflows,
       dropped: counters.dropped,
       conflated: counters.conflated,
@@ -327,7 +296,7 @@ export function createHub (opts: HubOptions = {}): Hub {
     }),
     close: async () => {
       closed = true
-      flush()
+      fanout.flush()
       for (const sub of [...subscribers]) sub.end()
       topics.clear()
     }
