@@ -52,10 +52,11 @@ export function setupTicker () {
     const ts = quote.ts === undefined ? Date.now() : new Date(quote.ts)
     r.time.textContent = clock.format(ts)
     if (flash && r.last !== p) {
-      r.tr.dataset.dir = dir
-      r.tr.classList.remove('flash')
-      void r.tr.offsetWidth // restart the animation
-      r.tr.classList.add('flash')
+      // Flash the price by the direction of this tick (not of the day's change).
+      r.price.dataset.dir = r.last === undefined || p === r.last ? 'flat' : p > r.last ? 'up' : 'down'
+      r.price.classList.remove('flash')
+      void r.price.offsetWidth // restart the animation
+      r.price.classList.add('flash')
     }
     r.last = p
   }

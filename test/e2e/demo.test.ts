@@ -21,7 +21,7 @@ async function expectedAnswer (base: string, prompt: string): Promise<{ text: st
 }
 
 t.test('the answer grows token by token, then shows the timing, the usage and the demo model', { skip }, async (t) => {
-  const served = await serve(t)
+  const served = await serve(t, { DEMO_TOKEN_DELAY_MS: '30' })
   const p = await page(t, served)
   const prompt = 'How does a browser resume an event stream?'
   await p.fill('#prompt', prompt)
