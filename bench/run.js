@@ -44,7 +44,7 @@ const selected = cases(quick).filter((c) => wanted === undefined ||
   wanted.some((w) => c.id.toLowerCase() === w || c.id.toLowerCase().startsWith(w + '-')))
 if (selected.length === 0) throw new Error(`no scenario matches ${args.scenarios}`)
 const timeoutMs = quick ? 15_000 : 120_000
-const hubBuilt = existsSync(join(root, 'dist/lib/hub.js'))
+const hubBuilt = existsSync(join(root, 'dist/lib/hub.js')) && existsSync(join(root, 'dist/lib/hub-source.js'))
 const profileDir = join(here, 'profiles')
 if (args['cpu-prof'] || args['cpu-prof-client']) mkdirSync(profileDir, { recursive: true })
 
@@ -113,6 +113,15 @@ async function runClient (server, variant, c, profileName) {
   }
 }
 
+/** A server that died during the run failed it, whatever the client saw: say why. */
+function crashed (server, result) {
+  const { exitCode, signalCode } = server.proc.child
+  if (exitCode === null && signalCode === null) return
+  const why = server.proc.stderr().split('\n').find((l) => /Error|error/.test(l)) ?? `exit ${exitCode ?? signalCode}`
+  result.ok = false
+  result.errors = [`server process died: ${why.trim()}`, ...result.errors]
+}
+
 /** One measured run: a fresh server process for this case alone, then a client process. */
 async function runOne (variant, c, rep) {
   const name = args['cpu-prof'] || args['cpu-prof-client'] ? `${c.id}-${variant}-${rep}` : undefined
@@ -120,6 +129,7 @@ async function runOne (variant, c, rep) {
   try {
     server = await startServer(variant, args['cpu-prof'] ? name : undefined)
     const result = await runClient(server, variant, c, name)
+    crashed(server, result)
     await stopServer(server)
     server = undefined
     if (name !== undefined && result.window !== undefined) {
@@ -144,7 +154,7 @@ const plan = selected.map((c) => ({
   case: c,
   variants: variants.filter((v) => !(v === 'ours' && c.fanOut && !hubBuilt))
 }))
-if (!hubBuilt && variants.includes('ours')) console.error('note: dist/lib/hub.js is missing, so ours is left out of the fan-out cases')
+if (!hubBuilt && variants.includes('ours')) console.error('note: dist/lib/hub.js or hub-source.js is missing, so ours is left out of the fan-out cases')
 console.error(`bench: ${quick ? 'quick' : 'full'}, ${runs} run(s), ${selected.map((c) => c.id).join(' ')}; ` +
   `server on core ${placement?.server ?? 'any'}, client on core ${placement?.client ?? 'any'}, open files ${env.fdLimit}`)
 
@@ -171,7 +181,9 @@ for (let rep = 0; rep < runs; rep++) {
         } catch (err) {
           r = { ok: false, errors: [String(err.message ?? err)], metrics: {} }
         }
+        crashed(server, r)
         report(p.case.id, variant, rep, r, t)
+        if (r.errors[0]?.startsWith('server process died')) break
       }
       await stopServer(server)
     }

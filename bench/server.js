@@ -49,10 +49,22 @@ function collect () {
   global.gc()
 }
 
-/** Publishes `n` broadcasts: back to back in one tick, paced `paceMs` apart, or `batch` per tick. */
+/**
+ * Publishes `n` broadcasts: back to back in one tick, one every `paceMs`, `batch` per turn of the
+ * event loop, or `batch` every `paceMs`.
+ */
 async function publish ({ n, paceMs, batch, pad }) {
   const t0 = nowUs()
-  if (paceMs > 0) {
+  if (paceMs > 0 && batch > 0) {
+    const start = performance.now()
+    for (let i = 0; i < n; i++) {
+      if (i % batch === 0) {
+        const wait = start + (i / batch) * paceMs - performance.now()
+        if (wait > 0) await sleep(wait)
+      }
+      variant.publish(broadcastObject(i, pad))
+    }
+  } else if (paceMs > 0) {
     const start = performance.now()
     for (let i = 0; i < n; i++) {
       const wait = start + i * paceMs - performance.now()

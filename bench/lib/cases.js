@@ -64,6 +64,7 @@ export function columns (c) {
   if (c.params.mode === 'generator') {
     return [
       ['pulledWhileStalledMB', 'source pulled while stalled MB', 2, false],
+      ['heldMB', 'held after GC MB', 2, false],
       ['peakJsMB', 'peak heap+external over base MB', 2, false],
       ['peakRssMB', 'peak RSS over base MB', 2, false],
       ['receivedMB', 'slow client received MB', 1, false],
@@ -71,8 +72,11 @@ export function columns (c) {
     ]
   }
   return [
+    ['heldMB', 'held after GC MB', 2, false],
     ['peakJsMB', 'peak heap+external over base MB', 2, false],
     ['peakRssMB', 'peak RSS over base MB', 2, false],
+    ['normalReceivedMB', 'normal client received MB', 1, false],
+    ['normalReconnects', 'normal client reconnects', 0, false],
     ['slowReceivedMB', 'slow client received MB', 2, false],
     ['slowDisconnected', 'dropped by server', 0, false],
     ['replayedMB', 'replayed on reconnect MB', 2, false],

@@ -1,8 +1,9 @@
 // S4 slow client: a client reads nothing for `pauseMs` while the server offers `mb` MB of 1 KiB
-// events, (a) from a generator on its own stream, or (b) as a broadcast that one normal client
-// also follows. Peak server memory over its baseline during the stall, how far the source got,
-// what the slow client finally receives, and (b) after a reconnect with Last-Event-ID whether
-// anything the server's history still held was lost.
+// events, (a) from a generator on its own stream, or (b) as a broadcast (64 KiB every 10 ms) that
+// one normal client also follows. Server memory over its baseline: what it still holds for the
+// stalled client after a GC just before the client reads again, and the peaks (garbage included)
+// during the stall; how far the source got, what the slow client finally receives, and (b) after
+// a reconnect with Last-Event-ID whether anything the server's history still held was lost.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ctl, noSubscribers, waitFor } from '../lib/ctl.js'
 import { Check, readBroadcast } from '../lib/check.js'
@@ -38,8 +39,10 @@ async function generator ({ variant, port, ctlPort, params: { mb, pauseMs }, tim
     }
   })
   // Just before the client starts reading: how far did the source get, and what did it cost?
-  await sleep(Math.max(0, pauseMs - 100))
+  await sleep(Math.max(0, pauseMs - 200))
   const stalled = await ctl(ctlPort, '/stats')
+  // What the server still holds for the stalled client once garbage is gone.
+  const held = await ctl(ctlPort, '/gc')
   const resumedAt = nowUs()
   await settle(reader, () => next, n, timeoutMs)
   reader.close()
@@ -49,10 +52,72 @@ async function generator ({ variant, port, ctlPort, params: { mb, pauseMs }, tim
     ...check.result(),
     metrics: {
       pulledWhileStalledMB: stalled.pulled / 1024,
+      heldMB: (held.js - base.js) / 1e6,
       peakRssMB: (stalled.peakRss - base.rss) / 1e6,
       peakJsMB: (stalled.peakJs - base.js) / 1e6,
       receivedMB: next / 1024,
       drainMs: ((reader.endedAt || nowUs()) - resumedAt) / 1000
+    }
+  }
+}
+
+/**
+ * One client of the broadcast, EventSource-like: when the server ends its stream early it comes
+ * back with its Last-Event-ID (if the server keeps history), and every event must follow the
+ * previous one, across reconnects.
+ */
+class Follower {
+  next = 0
+  last = -1
+  first = -1
+  reconnects = 0
+  reader
+
+  constructor (name, check, port) {
+    this.name = name
+    this.check = check
+    this.port = port
+  }
+
+  open (options = {}) {
+    this.reader = new SseReader({
+      port: this.port,
+      path: '/sub',
+      ...options,
+      onEvent: (event) => {
+        if (event.event !== undefined && event.event !== 'message') return
+        const { i } = readBroadcast(event.data)
+        if (this.gapAllowed) {
+          // The first event after a reconnect that may skip what history no longer holds.
+          this.gapAllowed = false
+          this.replayFirst = i
+          if (i <= this.last) this.check.fail(`${this.name}: replay started at ${i}, already had ${this.last}`)
+        } else if (this.last >= 0 && i !== this.last + 1) {
+          this.check.fail(`${this.name}: event ${i} after ${this.last}`)
+        }
+        if (this.first < 0) this.first = i
+        this.last = i
+        this.next++
+      }
+    })
+    return this
+  }
+
+  /** Comes back with Last-Event-ID; `gapAllowed`: events older than the history may be skipped. */
+  reconnect (gapAllowed = false) {
+    this.reconnects++
+    this.gapAllowed = gapAllowed
+    this.replayFirst = undefined
+    return this.open({ lastEventId: this.reader.lastId })
+  }
+
+  /** Until it has event `n - 1`, or its stream ended (and `maxReconnects` are used up), or time is up. */
+  async follow (n, timeoutMs, maxReconnects) {
+    const deadline = performance.now() + timeoutMs
+    for (;;) {
+      await settle(this.reader, () => this.last + 1, n, deadline - performance.now())
+      if (this.last + 1 >= n || this.reader.endedAt === 0 || this.reconnects >= maxReconnects) return
+      this.reconnect()
     }
   }
 }
@@ -62,65 +127,56 @@ async function broadcast ({ port, ctlPort, params: { mb, pauseMs }, timeoutMs })
   const n = mb * 1024
   await ctl(ctlPort, '/gc')
   const base = await ctl(ctlPort, '/reset')
-  const follow = (name) => {
-    const seen = { next: 0, last: -1 }
-    seen.onEvent = (event) => {
-      if (event.event !== undefined && event.event !== 'message') { seen.control = event.event; return }
-      const { i } = readBroadcast(event.data)
-      if (seen.last >= 0 && i !== seen.last + 1) check.fail(`${name}: event ${i} after ${seen.last}`)
-      if (seen.last < 0) seen.first = i
-      seen.last = i
-      seen.next++
-    }
-    return seen
-  }
+  const history = base.info.history ?? 0
   await noSubscribers(ctlPort, timeoutMs)
-  const fast = follow('fast client')
-  const slow = follow('slow client')
-  const fastReader = new SseReader({ port, path: '/sub', onEvent: fast.onEvent })
-  const slowReader = new SseReader({ port, path: '/sub', onEvent: slow.onEvent, pauseMs })
+  const normal = new Follower('normal client', check, port).open()
+  const slow = new Follower('slow client', check, port).open({ pauseMs })
+  const slowReader = slow.reader
   await waitFor('2 subscribers', async () => (await ctl(ctlPort, '/stats')).subscribers === 2, timeoutMs)
-  const pub = await ctl(ctlPort, `/publish?n=${n}&batch=64&pad=${PAD}`)
-  await settle(fastReader, () => fast.last + 1, n, timeoutMs)
-  const wait = pauseMs - 100 - (nowUs() - slowReader.startedAt) / 1000
+  // 64 KiB every 10 ms (6.4 MB/s): a broadcast a normal client follows easily, over most of the stall.
+  const pub = await ctl(ctlPort, `/publish?n=${n}&batch=64&pace=10&pad=${PAD}`)
+  // A normal client may still be dropped when the machine starves it; like EventSource, it comes back.
+  await normal.follow(n, timeoutMs, history > 0 ? 5 : 0)
+  const wait = pauseMs - 200 - (nowUs() - slowReader.startedAt) / 1000
   if (wait > 0) await sleep(wait)
   const stalled = await ctl(ctlPort, '/stats')
+  // What the server still holds for the stalled client once garbage is gone.
+  const held = await ctl(ctlPort, '/gc')
   await settle(slowReader, () => slow.last + 1, n, timeoutMs)
   const slowEnded = slowReader.endedAt !== 0
   const slowGot = slow.next
+  const slowLast = slow.last
 
   // A slow subscriber the server dropped comes back with its Last-Event-ID, as EventSource does.
-  let replayed = 0
   let lostFromHistory = 0
-  const history = stalled.info.history ?? 0
-  if (slow.last + 1 < n && history > 0) {
-    const again = follow('reconnected client')
+  if (slowLast + 1 < n && history > 0) {
     const lastId = slowReader.lastId
-    const reader = new SseReader({ port, path: '/sub', onEvent: again.onEvent, lastEventId: lastId })
-    await settle(reader, () => again.last + 1, n, Math.min(timeoutMs, 20_000))
-    reader.close()
-    replayed = again.next
-    // What history held when the client came back: the last `history` events.
-    const heldFrom = Math.max(slow.last + 1, n - history)
-    // The replay arrived in order (checked above), so it covers [first, last].
-    lostFromHistory = again.next === 0
+    slow.reconnect(true)
+    await settle(slow.reader, () => slow.last + 1, n, Math.min(timeoutMs, 20_000))
+    // History held the last `history` events when the client came back: the replay must start
+    // at the first of them it lacks and run, in order (checked as it arrived), to the end.
+    const heldFrom = Math.max(slowLast + 1, n - history)
+    lostFromHistory = slow.replayFirst === undefined
       ? n - heldFrom
-      : Math.max(0, again.first - heldFrom) + (n - 1 - again.last)
+      : Math.max(0, slow.replayFirst - heldFrom) + (n - 1 - slow.last)
     if (lostFromHistory > 0) check.fail(`reconnect after ${lastId}: ${lostFromHistory} events history held were not replayed`)
   }
-  fastReader.close()
-  slowReader.close()
-  if (fast.last + 1 !== n) check.fail(`fast client got ${fast.last + 1} of ${n} events`)
-  if (!slowEnded && slow.last + 1 !== n) check.fail(`slow client got ${slow.last + 1} of ${n} and was never disconnected`)
+  normal.reader.close()
+  slow.reader.close()
+  if (normal.last + 1 !== n) check.fail(`normal client got ${normal.last + 1} of ${n} events after ${normal.reconnects} reconnects`)
+  if (!slowEnded && slowLast + 1 !== n) check.fail(`slow client got ${slowLast + 1} of ${n} and was never disconnected`)
   return {
     ...check.result(),
     metrics: {
+      heldMB: (held.js - base.js) / 1e6,
       peakRssMB: (stalled.peakRss - base.rss) / 1e6,
       peakJsMB: (stalled.peakJs - base.js) / 1e6,
       publishMs: (pub.t1 - pub.t0) / 1000,
+      normalReceivedMB: (normal.last + 1) / 1024,
+      normalReconnects: normal.reconnects,
       slowReceivedMB: slowGot / 1024,
-      slowDisconnected: slowEnded && slow.last + 1 < n ? 1 : 0,
-      replayedMB: replayed / 1024,
+      slowDisconnected: slowEnded && slowLast + 1 < n ? 1 : 0,
+      replayedMB: (slow.next - slowGot) / 1024,
       lostFromHistory,
       historyEvents: history,
       queueBoundMB: (stalled.info.maxQueueBytes ?? NaN) / 1e6
