@@ -158,6 +158,7 @@ const events: FastifyPluginAsync<EventsRouteOptions> = async (app, opts) => {
     const last = request.lastEventId
     let id: string
     let after = 0
+    let fresh = false
     if (parseEventId(last) !== undefined) {
       const found = await generations.lookup(last, owner)
       if (found.status === 'resumable') {
@@ -174,8 +175,28 @@ const events: FastifyPluginAsync<EventsRouteOptions> = async (app, opts) => {
       }
     } else {
       id = await generations.start(owner, (signal) => answer(chat, signal))
+      fresh = true
     }
-    return await reply.sse(({ signal }) => withRetryAfter(reply, generations.follow(id, after, signal)), { retryMs })
+    return await reply.sse(({ signal }) => {
+      const frames = generations.follow(id, after, signal)
+      return withRetryAfter(reply, fresh ? stopIfUnseen(generations, id, owner, frames) : frames)
+    }, { retryMs })
+  }
+
+  /**
+   * A client that leaves before its first frame never learnt the generation's id, so nobody can
+   * resume it: stop it at once instead of paying for the grace period.
+   */
+  async function * stopIfUnseen (generations: Generations, id: string, owner: string, frames: AsyncIterable<SseInput>): AsyncGenerator<SseInput> {
+    let seen = false
+    try {
+      for await (const frame of frames) {
+        seen = true
+        yield frame
+      }
+    } finally {
+      if (!seen) await generations.stop(id, owner)
+    }
   }
 
   const handle = (reply: FastifyReply, chat: Chat): Promise<void> | FastifyReply =>

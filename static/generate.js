@@ -120,7 +120,7 @@ export function setupGenerate () {
 
     es.addEventListener('open', () => {
       if (run !== current || current.drops === 0) return
-      setState('streaming', 'Streaming… (resumed after a dropped connection)')
+      setState('streaming', `Reconnected — resumed at token ${current.seq}`)
     })
 
     es.addEventListener('done', (e) => {

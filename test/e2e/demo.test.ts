@@ -101,7 +101,16 @@ t.test('after the server drops the connection mid-answer, the page resumes it wi
 
   await p.waitForFunction(() => /reconnecting to resume/.test(document.getElementById('gen-status')!.textContent!))
   t.pass('the page says it is reconnecting')
+  // Every status line from here on, however briefly shown.
+  await p.evaluate(() => {
+    const el = document.getElementById('gen-status')!
+    const seen: string[] = [];
+    (window as any).statuses = seen
+    new MutationObserver(() => seen.push(el.textContent!)).observe(el, { childList: true, characterData: true, subtree: true })
+  })
   await p.waitForFunction(() => document.getElementById('answer')!.dataset.state === 'done')
+  const statuses: string[] = await p.evaluate(() => (window as any).statuses)
+  t.ok(statuses.some((s) => /^Reconnected — resumed at token \d+$/.test(s)), `the page said where it resumed: ${JSON.stringify(statuses)}`)
   const expected = await expectedAnswer(served.base, prompt)
   t.equal(await p.textContent('#answer'), expected.text, 'the answer is whole and exact, as if never dropped')
   t.equal(await p.textContent('#tokens'), String(expected.tokens), 'every token counted once')

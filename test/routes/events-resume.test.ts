@@ -139,3 +139,14 @@ t.test("a guessed id or another client's generation gets nothing", async (t) => 
   t.equal(fake.requests.length, 1, 'nothing was started for them')
   s.destroy()
 })
+
+t.test('a client that leaves before its first token stops the generation at once: it has no id to resume with', async (t) => {
+  const { fake, url } = await setup(t, { kind: 'stall-first' }, { RESUME_GRACE_MS: '600000', LLM_FIRST_TOKEN_TIMEOUT_MS: '600000' })
+  const ac = new AbortController()
+  const pending = fetch(`${url}/events?prompt=story`, { signal: ac.signal }).catch(() => null)
+  await fake.nextRequest()
+  ac.abort()
+  await pending
+  const closed = await fake.requests[0].closed
+  t.equal(closed.aborted, true, 'aborted long before the ten-minute grace period')
+})
