@@ -150,3 +150,30 @@ t.test('a client that leaves before its first token stops the generation at once
   const closed = await fake.requests[0].closed
   t.equal(closed.aborted, true, 'aborted long before the ten-minute grace period')
 })
+
+t.test("the script client's generate() resumes the same generation after the server drops it", async (t) => {
+  const { generate } = await import('../../lib/client.js')
+  const fake = await startFakeUpstream({ kind: 'normal', tokens: TOKENS, delayMs: 15 })
+  t.teardown(() => fake.close())
+  const { app, url } = await startService(t, { LLM_BASE_URL: fake.baseURL, LLM_MODEL: 'm' })
+  // Cut the first /events connection from the server side once a few tokens are out.
+  let cut = false
+  app.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (cut || req.url !== '/events') return
+    let frames = 0
+    const write = res.write.bind(res)
+    res.write = ((chunk: any, ...rest: any[]) => {
+      const ok = write(chunk, ...rest)
+      frames += String(chunk).split('\n\n').length - 1
+      if (frames >= 4 && !cut) { cut = true; res.socket?.end() }
+      return ok
+    }) as typeof res.write
+  })
+  const answer = generate(url, { prompt: 'story' })
+  let text = ''
+  for await (const token of answer) text += token
+  t.ok(cut, 'the connection was cut mid-answer')
+  t.equal(text, ANSWER, 'the answer is whole, as if never cut')
+  t.match(await answer.done, { finish_reason: 'stop' })
+  t.equal(fake.requests.length, 1, 'and the upstream was asked once')
+})
