@@ -222,15 +222,21 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
 
   /**
    * Lets a held subscriber go: `head` and `replay` come first, then what was queued meanwhile
-   * with a seq above `after` (anything at or below it is in the replay, or predates the subscription).
+   * with a seq above `after` (anything at or below it is in the replay, or predates the
+   * subscription), merged in seq order with `extra` (entries fetched to close a gap).
    */
-  release (head: string, replay: readonly HubEntry[], after: number): void {
+  release (head: string, replay: readonly HubEntry[], after: number, extra: readonly HubEntry[] = []): void {
     if (this.#ended || !this.#held) return
     this.#held = false
     this.#head = head
     this.#replay = replay
-    const queued = this.#unqueue(this.#queue.length).flatMap((part) => part.entries).filter((e) => e.seq > after)
-    this.seen = Math.max(this.seen, after)
+    let queued = this.#unqueue(this.#queue.length).flatMap((part) => part.entries).filter((e) => e.seq > after)
+    if (extra.length > 0) {
+      const bySeq = new Map<number, HubEntry>()
+      for (const e of [...queued, ...extra]) if (e.seq > after) bySeq.set(e.seq, e)
+      queued = [...bySeq.values()].sort((a, b) => a.seq - b.seq)
+    }
+    this.seen = Math.max(this.seen, after, queued.length > 0 ? queued[queued.length - 1].seq : 0)
     if (queued.length > 0) {
       const part = partOf(queued)
       this.#queue.push(part)
