@@ -4,7 +4,7 @@
 // over all of them instead of favouring whoever runs first.
 //
 //   node bench/run.js [--quick] [--runs N] [--scenarios S1,S2-5000-b2b,...] [--variants raw,ours,...]
-//                     [--out file.json] [--cpu-prof] [--cpu-prof-client]
+//                     [--out file.json] [--cpu-prof] [--cpu-prof-client] [--heap-snapshot] [--strace]
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { cases, LABEL, VARIANTS } from './lib/cases.js'
 import { ctl } from './lib/ctl.js'
 import { table } from './lib/report.js'
-import { fdLimit, placement, startNode } from './lib/spawn.js'
+import { fdLimit, hasStrace, placement, startNode } from './lib/spawn.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
@@ -27,6 +27,9 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     'cpu-prof-client': { type: 'boolean', default: false },
+    'heap-snapshot': { type: 'boolean', default: false },
+    // Counts the server's write/writev syscalls per event (S1, S2); timings under strace are void.
+    strace: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false }
   }
 })
@@ -46,7 +49,8 @@ if (selected.length === 0) throw new Error(`no scenario matches ${args.scenarios
 const timeoutMs = quick ? 15_000 : 120_000
 const hubBuilt = existsSync(join(root, 'dist/lib/hub.js')) && existsSync(join(root, 'dist/lib/hub-source.js'))
 const profileDir = join(here, 'profiles')
-if (args['cpu-prof'] || args['cpu-prof-client']) mkdirSync(profileDir, { recursive: true })
+if (args['cpu-prof'] || args['cpu-prof-client'] || args['heap-snapshot'] || args.strace) mkdirSync(profileDir, { recursive: true })
+if (args.strace && !hasStrace) throw new Error('--strace: strace is missing or cannot trace here')
 
 function version (pkg) {
   try {
@@ -75,10 +79,11 @@ const env = {
   }
 }
 
-async function startServer (variant, profileName) {
+async function startServer (variant, profileName, straceFile) {
   const nodeArgs = ['--expose-gc']
   if (profileName !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}.cpuprofile`)
-  const proc = startNode([...nodeArgs, join(here, 'server.js'), variant], placement?.server)
+  const prefix = straceFile !== undefined ? ['strace', '-f', '-qq', '-c', '-e', 'trace=write,writev,sendmsg', '-o', straceFile] : []
+  const proc = startNode([...nodeArgs, join(here, 'server.js'), variant], placement?.server, prefix)
   try {
     return { proc, ...JSON.parse(await proc.nextLine(20_000)) }
   } catch (err) {
@@ -97,6 +102,8 @@ async function stopServer (server) {
 
 async function runClient (server, variant, c, profileName) {
   const opts = { scenario: c.scenario, variant, port: server.port, ctlPort: server.ctlPort, params: c.params, timeoutMs }
+  // S3 writes heap snapshots before and after its connections (bench/heap-diff.js reads them).
+  if (args['heap-snapshot']) opts.snapshotDir = profileDir
   const nodeArgs = []
   // Is the client keeping up? Its profile shows what it spends per event.
   if (args['cpu-prof-client'] && profileName !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profileName}-client.cpuprofile`)
@@ -113,11 +120,26 @@ async function runClient (server, variant, c, profileName) {
   }
 }
 
+/** write + writev + sendmsg calls in an `strace -c` summary. */
+function writeSyscalls (file) {
+  let calls = 0
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const cols = line.trim().split(/\s+/)
+    if (['write', 'writev', 'sendmsg'].includes(cols.at(-1))) calls += Number(cols[3])
+  }
+  return calls
+}
+
+function eventsOf (c) {
+  return c.scenario === 's1' ? c.params.n : c.scenario === 's2' ? c.params.conns * c.params.events : NaN
+}
+
 /** A server that died during the run failed it, whatever the client saw: say why. */
 function crashed (server, result) {
   const { exitCode, signalCode } = server.proc.child
   if (exitCode === null && signalCode === null) return
-  const why = server.proc.stderr().split('\n').find((l) => /Error|error/.test(l)) ?? `exit ${exitCode ?? signalCode}`
+  const lines = server.proc.stderr().split('\n')
+  const why = lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.find((l) => /error/i.test(l)) ?? `exit ${exitCode ?? signalCode}`
   result.ok = false
   result.errors = [`server process died: ${why.trim()}`, ...result.errors]
 }
@@ -125,13 +147,15 @@ function crashed (server, result) {
 /** One measured run: a fresh server process for this case alone, then a client process. */
 async function runOne (variant, c, rep) {
   const name = args['cpu-prof'] || args['cpu-prof-client'] ? `${c.id}-${variant}-${rep}` : undefined
+  const straceFile = args.strace ? join(profileDir, `${c.id}-${variant}-${rep}.strace`) : undefined
   let server
   try {
-    server = await startServer(variant, args['cpu-prof'] ? name : undefined)
+    server = await startServer(variant, args['cpu-prof'] ? name : undefined, straceFile)
     const result = await runClient(server, variant, c, name)
     crashed(server, result)
     await stopServer(server)
     server = undefined
+    if (straceFile !== undefined) result.metrics.writeSyscallsPerEvent = writeSyscalls(straceFile) / eventsOf(c)
     if (name !== undefined && result.window !== undefined) {
       // The part of the profile to read: the scenario itself, not startup (profile-summary.js).
       writeFileSync(join(profileDir, `${name}.window.json`), JSON.stringify(result.window))

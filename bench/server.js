@@ -2,6 +2,7 @@
 // control API on another (stats, GC, publish, exit), samples its own memory every 10 ms, and
 // prints one JSON line `{ port, ctlPort }` once both listen.
 import http from 'node:http'
+import v8 from 'node:v8'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { broadcastObject, nowUs, progress } from './lib/payload.js'
 
@@ -90,6 +91,11 @@ const ctl = http.createServer(async (req, res) => {
     switch (url.pathname) {
       case '/stats': body = stats(); break
       case '/gc': collect(); body = stats(); break
+      case '/heapsnapshot':
+        // For bench/heap-diff.js: what the heap holds, by constructor, after a full GC.
+        collect()
+        body = { file: v8.writeHeapSnapshot(url.searchParams.get('file')) }
+        break
       case '/reset': {
         const m = sample()
         peak.rss = m.rss

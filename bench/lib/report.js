@@ -16,6 +16,7 @@ function cell (runs, key, decimals) {
 
 export function table (c, results, variants) {
   const cols = columns(c)
+  if (results.some((r) => r.metrics?.writeSyscallsPerEvent !== undefined)) cols.push(['writeSyscallsPerEvent', 'write syscalls/event', 3, false])
   const head = ['variant']
   for (const [, heading, , ratio] of cols) head.push(heading, ...(ratio ? ['× raw'] : []))
   head.push('correct')

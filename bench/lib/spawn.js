@@ -15,13 +15,18 @@ export function fdLimit () {
   return Number(r.stdout.trim())
 }
 
+/** Whether `strace` can trace a child here (containers may forbid ptrace). */
+export const hasStrace = spawnSync('strace', ['-f', '-qq', '-c', '-o', '/dev/null', 'true']).status === 0
+
 /**
  * Starts `node <args>` on `core`; the child's stdout is read line by line. Returns the child and
  * a function that resolves with the next stdout line (or rejects when the child exits first).
  */
-export function startNode (args, core) {
+export function startNode (args, core, prefix = []) {
   const pin = core !== undefined ? `exec taskset -c ${core} "$0" "$@"` : 'exec "$0" "$@"'
-  const child = spawn('sh', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; ${pin}`, process.execPath, ...args], {
+  // `prefix` runs node under another command (strace), still pinned and with the raised limit.
+  const argv = prefix.length > 0 ? [...prefix, process.execPath, ...args] : [process.execPath, ...args]
+  const child = spawn('sh', ['-c', `ulimit -n "$(ulimit -Hn)" 2>/dev/null; ${pin}`, ...argv], {
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''

@@ -6,11 +6,14 @@ import { ctl, noSubscribers, waitFor } from '../lib/ctl.js'
 import { Check, readBroadcast } from '../lib/check.js'
 import { openMany, SseReader } from '../lib/sse-reader.js'
 
-export async function run ({ port, ctlPort, params: { conns }, timeoutMs }) {
+export async function run ({ variant, port, ctlPort, params: { conns }, timeoutMs, snapshotDir }) {
   const check = new Check()
   let got = 0
   await noSubscribers(ctlPort, timeoutMs)
   const base = await ctl(ctlPort, '/gc')
+  const snapshot = (name) => snapshotDir === undefined ? undefined
+    : ctl(ctlPort, '/heapsnapshot?file=' + encodeURIComponent(`${snapshotDir}/S3-${variant}-${name}.heapsnapshot`))
+  await snapshot('before')
   const readers = await openMany(conns, 64, () => new SseReader({
     port,
     path: '/sub',
@@ -26,6 +29,7 @@ export async function run ({ port, ctlPort, params: { conns }, timeoutMs }) {
     await waitFor('the first event on every connection', () => got >= conns, timeoutMs)
     await sleep(200)
     const after = await ctl(ctlPort, '/gc')
+    await snapshot('after')
     if (after.subscribers !== conns) check.fail(`${after.subscribers} of ${conns} subscribers left after GC`)
     for (const r of readers) if (r.error !== undefined) { check.fail(`connection error: ${r.error.message}`); break }
     return {
