@@ -69,6 +69,8 @@ const env = {
   node: process.version,
   placement: placement ?? 'unpinned (no taskset or a single core)',
   fdLimit: fdLimit(),
+  // Other work on the machine skews timings: the 1-minute load average, sampled through the run.
+  load: [],
   versions: {
     'fastify-sse-stream': JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version,
     fastify: version('fastify'),
@@ -184,6 +186,8 @@ console.error(`bench: ${quick ? 'quick' : 'full'}, ${runs} run(s), ${selected.ma
 
 const results = new Map(plan.map((p) => [p.case.id, []]))
 const started = performance.now()
+env.load.push(os.loadavg()[0])
+const loadTimer = setInterval(() => env.load.push(os.loadavg()[0]), 30_000)
 for (let rep = 0; rep < runs; rep++) {
   if (quick) {
     // A smoke run: one server process per variant serves every case, which keeps it short.
@@ -224,10 +228,12 @@ for (let rep = 0; rep < runs; rep++) {
   }
 }
 env.seconds = Math.round((performance.now() - started) / 1000)
+clearInterval(loadTimer)
+env.load.push(os.loadavg()[0])
 
 const md = [
   `Node ${env.node}, ${env.cpu} × ${env.cores}, ${env.os}; ${runs} run(s) per variant, median (min–max); ` +
-  `${env.seconds} s in all.`,
+  `${env.seconds} s in all; load average ${Math.min(...env.load).toFixed(1)}–${Math.max(...env.load).toFixed(1)} on ${env.cores} cores.`,
   '',
   ...plan.map((p) => table(p.case, results.get(p.case.id), p.variants) + '\n')
 ].join('\n')
