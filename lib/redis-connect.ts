@@ -72,6 +72,8 @@ export async function connectRedis (url: string, opts: { name?: string, variable
     throw new SSE_ERR_HUB_UNAVAILABLE(`cannot reach Redis at ${variable}=${redactRedisUrl(url)} (${cause.message}): ` +
       `start Redis there or fix ${variable}`)
   }
+  // From now on outages are survived; and duplicates of this client connect by themselves.
   redis.options.retryStrategy = backoff
+  redis.options.lazyConnect = false
   return redis
 }
