@@ -3,6 +3,7 @@
 // feed starts with the first subscriber and is aborted after the last one leaves: no timer, no
 // upstream connection, no hub traffic while nobody looks.
 import type { Hub } from './hub.js'
+import type { Exclusive } from './redis-lock.js'
 import { simulatedQuotes, SIMULATED_SYMBOLS, type Quote, type QuoteFeed } from './simulated-quotes.js'
 
 export type { Quote, QuoteFeed } from './simulated-quotes.js'
@@ -25,6 +26,13 @@ export interface TickerFeedOptions {
   intervalMs?: number
   /** Called when the feed throws; a subscriber arriving afterwards starts it again. @default ignore */
   onError?: (err: unknown) => void
+  /**
+   * For many instances on one shared hub: runs the feed only while this instance holds a lock
+   * (`createRedisLock(...).exclusive`), so one instance publishes and every instance shows the
+   * same quotes; the others keep their snapshot current from the hub.
+   * @default undefined (the feed runs here whenever someone watches)
+   */
+  exclusive?: Exclusive
 }
 
 export interface TickerFeed {
@@ -32,6 +40,8 @@ export interface TickerFeed {
   readonly symbols: readonly string[]
   /** True while the feed is running. */
   readonly running: boolean
+  /** True while this instance is the one publishing quotes (always, without `exclusive`). */
+  readonly producing: boolean
   topic: (symbol: string) => string
   /** The latest quote of each of `symbols` known so far, in the order asked. */
   snapshot: (symbols: readonly string[]) => Quote[]
@@ -61,10 +71,12 @@ export function createTickerFeed (opts: TickerFeedOptions): TickerFeed {
   let controller: AbortController | undefined
   let watchers = 0
   let closed = false
+  let producing = 0
 
   const topic = (symbol: string): string => 'ticker:' + symbol
 
   async function pump (signal: AbortSignal): Promise<void> {
+    producing++
     try {
       for await (const quote of feed(signal)) {
         if (signal.aborted) break
@@ -76,13 +88,46 @@ export function createTickerFeed (opts: TickerFeedOptions): TickerFeed {
       }
     } catch (err) {
       if (!signal.aborted) onError(err)
+    } finally {
+      producing--
+    }
+  }
+
+  /** Keeps `latest` current from quotes another instance publishes (first from the history). */
+  async function follow (signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        // An id no hub gave out: a reset, then each topic's history, then live.
+        const quotes = hub.subscribe({ topics: symbols.map(topic), lastEventId: 'snapshot:0', signal, overflow: 'conflate' })
+        for await (const frame of quotes) {
+          for (const block of frame.text.split('\n\n')) {
+            if (!block.includes('event: quote')) continue
+            const line = block.split('\n').find((l) => l.startsWith('data: '))
+            if (line === undefined) continue
+            const q = JSON.parse(line.slice(6)) as Quote
+            if (known.has(q.symbol)) latest.set(q.symbol, q)
+          }
+        }
+      } catch {
+        // The hub is away: the route's own subscriptions report it; try again shortly.
+      }
+      if (!signal.aborted) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
+          const timer = setTimeout(done, 1000)
+          signal.addEventListener('abort', done, { once: true })
+        })
+      }
     }
   }
 
   function start (): void {
     const ac = new AbortController()
     controller = ac
-    const loop = pump(ac.signal).finally(() => {
+    const work = opts.exclusive === undefined
+      ? pump(ac.signal)
+      : Promise.all([opts.exclusive(ac.signal, pump), follow(ac.signal)]).then(() => {})
+    const loop = work.finally(() => {
       loops.delete(loop)
       if (controller === ac) controller = undefined
     })
@@ -97,6 +142,7 @@ export function createTickerFeed (opts: TickerFeedOptions): TickerFeed {
   return {
     symbols,
     get running () { return loops.size > 0 },
+    get producing () { return producing > 0 },
     topic,
     snapshot: (wanted) => wanted.flatMap((s) => latest.get(s) ?? []),
     acquire () {
