@@ -14,6 +14,12 @@ import { packageRoot } from './package-root.js'
 import { createUpstreamResolver } from './upstream.js'
 import { SSE_ERR_UPSTREAM_UNREACHABLE } from './errors.js'
 import { createHub } from './hub.js'
+import { createRedisHub } from './hub-redis.js'
+import { createRedisGenerations } from './generations-redis.js'
+import { createRedisLock } from './redis-lock.js'
+import { connectRedis } from './redis-connect.js'
+import { trackOpenStreams } from './open-streams.js'
+import health from '../routes/health.js'
 import { createLogStream, logRedaction } from './log-stream.js'
 import events from '../routes/events.js'
 import { createGenerations } from './generations.js'
@@ -42,6 +48,11 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   // One hub for the broadcast routes; the logger tees its records into it for /logs, with
   // credentials redacted before they reach stdout or the hub.
   const hub = createHub(config.hub)
+  // With REDIS_URL, what clients may resume on another instance goes through Redis: the ticker's
+  // hub and the generations. /logs stays per instance: a log stream must not depend on the thing
+  // whose failure it may have to report. Redis unreachable here stops the start, naming REDIS_URL.
+  const redis = config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl)
+  const broadcast = redis === undefined ? hub : createRedisHub({ redis, ...config.hub })
   const app = Fastify({
     logger: { level: config.logLevel, stream: createLogStream({ hub }), ...logRedaction },
     // Idle keep-alive sockets (ours too: the demo model is reached over HTTP) must not hold close().
@@ -79,18 +90,22 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
       info: { title: 'fastify-sse-stream demo service', description: pkg.description, version: pkg.version },
       tags: [
         { name: 'streams', description: 'Server-Sent Events routes (text/event-stream)' },
-        { name: 'demo model', description: 'The built-in OpenAI-compatible model used when no LLM is configured' }
+        { name: 'demo model', description: 'The built-in OpenAI-compatible model used when no LLM is configured' },
+        { name: 'service', description: 'Operating the service: health' }
       ]
     }
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   // Browsers wait about 3 s before reconnecting a dropped EventSource; resuming within 1 s feels live.
-  await app.register(sse, { retryMs: 1000 })
+  await app.register(sse, { retryMs: 1000, maxStreams: config.maxStreams })
+  const openStreams = trackOpenStreams(app)
 
   await app.register(fastifyStatic, { root: join(packageRoot, 'static'), prefix: '/' })
 
   const upstream = createUpstreamResolver(config.llm, () => selfBaseURL(app))
-  const generations = config.resume === false ? undefined : createGenerations(config.resume)
+  const generations = config.resume === false
+    ? undefined
+    : redis === undefined ? createGenerations(config.resume) : createRedisGenerations({ redis, ...config.resume })
   if (generations !== undefined) app.addHook('onClose', () => generations.close())
   await app.register(events, {
     resume: generations === undefined ? false : { generations },
@@ -102,9 +117,17 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   })
   await app.register(demoModel, { tokenDelayMs: config.demoTokenDelayMs })
 
-  await app.register(ticker, { hub, intervalMs: config.tickerIntervalMs })
+  // One instance runs the simulated feed; the lock passes on within 5 s when its holder dies.
+  const lock = redis === undefined ? undefined : createRedisLock({ redis, key: 'sse:lock:ticker-feed' })
+  await app.register(ticker, { hub: broadcast, intervalMs: config.tickerIntervalMs, exclusive: lock?.exclusive })
   await app.register(logs, { hub, token: config.logsToken })
-  app.addHook('onClose', () => hub.close())
+  await app.register(health, { hub: broadcast, backplane: redis === undefined ? 'memory' : 'redis', openStreams, maxStreams: config.maxStreams })
+  app.addHook('onClose', async () => {
+    await hub.close()
+    if (broadcast !== hub) await broadcast.close()
+    // After the routes' own onClose hooks (the ticker releases its lock, generations end).
+    if (redis !== undefined) await redis.quit().catch(() => redis.disconnect())
+  })
 
   return app
 }

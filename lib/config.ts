@@ -67,6 +67,18 @@ export interface AppConfig {
    * @default { graceMs: 30000, ttlMs: 300000 }
    */
   resume: { graceMs: number, ttlMs: number } | false
+  /**
+   * `REDIS_URL` (`redis://` or `rediss://`): instances sharing it share the broadcast hub, the
+   * resumable generations and one ticker feed (docs/deployment.md). Unset: all in this process.
+   * @default undefined
+   */
+  redisUrl: string | undefined
+  /**
+   * `MAX_STREAMS`: event streams this instance keeps open at once; one more is answered 503 with
+   * `retry-after`, so a balancer or the client tries elsewhere. `0` means no cap.
+   * @default 10000
+   */
+  maxStreams: number
 }
 
 type Env = Record<string, string | undefined>
@@ -86,6 +98,21 @@ function integer (env: Env, name: string, fallback: number, min: number, max: nu
     throw new SSE_ERR_INVALID_CONFIG(name, `expected an integer from ${min} to ${max}, got "${raw}"`)
   }
   return value
+}
+
+function redisUrl (env: Env, name: string): string | undefined {
+  const raw = text(env, name)
+  if (raw === undefined) return undefined
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new SSE_ERR_INVALID_CONFIG(name, 'expected a URL such as redis://127.0.0.1:6379')
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new SSE_ERR_INVALID_CONFIG(name, `expected redis:// or rediss://, got the scheme "${parsed.protocol}"`)
+  }
+  return raw
 }
 
 function url (env: Env, name: string): string | undefined {
@@ -142,7 +169,9 @@ export function loadConfig (env: Env = process.env): AppConfig {
     logsToken: text(env, 'LOGS_TOKEN'),
     resume: onOff(env, 'EVENTS_RESUME', true)
       ? { graceMs: integer(env, 'RESUME_GRACE_MS', 30_000, 0, 86_400_000), ttlMs: integer(env, 'RESUME_TTL_MS', 300_000, 0, 86_400_000) }
-      : false
+      : false,
+    redisUrl: redisUrl(env, 'REDIS_URL'),
+    maxStreams: integer(env, 'MAX_STREAMS', 10_000, 0, 10_000_000)
   }
 }
 

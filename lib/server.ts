@@ -14,7 +14,14 @@ try {
   process.exit(1)
 }
 
-const app = await buildApp(config)
+let app: Awaited<ReturnType<typeof buildApp>>
+try {
+  app = await buildApp(config)
+} catch (err) {
+  // Redis unreachable (SSE_ERR_HUB_UNAVAILABLE naming REDIS_URL), say: one plain line, no stack.
+  console.error((err as Error).message)
+  process.exit(1)
+}
 
 closeWithGrace({ delay: 10_000, logger: { error: (msg: unknown) => app.log.error(msg) } }, async ({ err, signal }) => {
   if (err !== undefined) app.log.error({ err }, 'closing after an uncaught error')
