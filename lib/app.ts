@@ -121,7 +121,13 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   const lock = redis === undefined ? undefined : createRedisLock({ redis, key: 'sse:lock:ticker-feed' })
   await app.register(ticker, { hub: broadcast, intervalMs: config.tickerIntervalMs, exclusive: lock?.exclusive })
   await app.register(logs, { hub, token: config.logsToken })
-  await app.register(health, { hub: broadcast, backplane: redis === undefined ? 'memory' : 'redis', openStreams, maxStreams: config.maxStreams })
+  await app.register(health, {
+    hub: broadcast,
+    backplane: redis === undefined ? 'memory' : 'redis',
+    openStreams,
+    maxStreams: config.maxStreams,
+    feeds: lock === undefined ? undefined : () => ({ ticker: lock.held })
+  })
   app.addHook('onClose', async () => {
     await hub.close()
     if (broadcast !== hub) await broadcast.close()

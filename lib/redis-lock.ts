@@ -1,6 +1,6 @@
 // A lock with expiry in Redis, for work that must run on one instance at a time (the simulated
 // ticker feed): `SET key token NX PX ttl` to take it, a renewal every third of the ttl while the
-// work runs, and a release that only deletes our own token. An instance that dies stops renewing,
+// work runs, and a release that only deletes our own token (so one instance never frees another's). An instance that dies stops renewing,
 // so the key expires within `ttlMs` and another instance takes over on its next try.
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
@@ -31,6 +31,14 @@ export interface RedisLock {
   readonly held: boolean
 }
 
+// Taken when free, or when it still holds our token (a release lost while Redis was away).
+const takeScript = new RedisScript(`
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
 const renewScript = new RedisScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
@@ -60,15 +68,15 @@ export function createRedisLock (opts: RedisLockOptions): RedisLock {
 
   async function take (token: string): Promise<boolean> {
     try {
-      return await redis.set(key, token, 'PX', ttlMs, 'NX') === 'OK'
+      return await takeScript.run(redis, [key], [token, ttlMs]) === 1
     } catch {
       return false // Redis away: not ours, try again later
     }
   }
 
   async function exclusive (signal: AbortSignal, task: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const token = randomBytes(12).toString('base64url')
     while (!signal.aborted) {
-      const token = randomBytes(12).toString('base64url')
       if (!await take(token)) {
         await sleep(everyMs, signal)
         continue

@@ -14,6 +14,8 @@ export interface HealthRouteOptions {
   openStreams: () => number
   /** The cap on open streams (`MAX_STREAMS`); 0 means none. */
   maxStreams: number
+  /** Single-producer feeds and whether this instance runs them now (holds their lock). */
+  feeds?: () => Record<string, boolean>
 }
 
 const body = {
@@ -31,6 +33,11 @@ const body = {
         topics: { type: 'integer', description: 'Topics this instance reads.' },
         lastId: { type: 'string', description: 'The last id published or delivered here.' }
       }
+    },
+    feeds: {
+      type: 'object',
+      additionalProperties: { type: 'boolean' },
+      description: 'With REDIS_URL: each single-producer feed (`ticker`), true on the one instance that runs it now.'
     },
     streams: {
       type: 'object',
@@ -61,7 +68,8 @@ const health: FastifyPluginAsync<HealthRouteOptions> = async (app, opts) => {
     return await reply.code(up ? 200 : 503).header('cache-control', 'no-store').send({
       status: up ? 'ok' : 'degraded',
       hub: { backplane: opts.backplane, state: stats.state, subscribers: stats.subscribers, topics: stats.topics, lastId: stats.lastId },
-      streams: { open: opts.openStreams(), max: opts.maxStreams }
+      streams: { open: opts.openStreams(), max: opts.maxStreams },
+      ...(opts.feeds === undefined ? {} : { feeds: opts.feeds() })
     })
   })
 }
