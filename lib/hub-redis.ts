@@ -126,19 +126,28 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
     }
   }
 
-  function failAll (why: string): void {
+  function failAll (why: string, except?: Subscriber): void {
     const err = unavailable(why)
-    for (const sub of [...subscribers]) sub.fail(err, lead())
+    for (const sub of [...subscribers]) if (sub !== except) sub.fail(err, lead())
   }
 
-  /** Notes the dataset's epoch; a new one means Redis lost its data, and every cursor with it. */
-  function noteEpoch (seen: string): boolean {
-    if (seen === epoch) return true
+  /**
+   * Notes the dataset's epoch. A new one means Redis lost its data and every cursor with it: the
+   * topics are read afresh, and subscribers from before are ended (their clients come back with
+   * an id of the old epoch and get a reset); `joining`, whose cut is from the new epoch, stays.
+   */
+  function noteEpoch (seen: string, joining?: Subscriber): void {
+    if (seen === epoch) return
     const known = epoch !== ''
     epoch = seen
     delivered = 0
-    if (known) failAll('Redis lost its data (a new epoch)')
-    return !known
+    if (!known) return
+    for (const topic of topics.values()) {
+      topic.watch?.close()
+      topic.watch = undefined
+      topic.start = 0
+    }
+    failAll('Redis lost its data (a new epoch)', joining)
   }
 
   function frameText (seq: number, body: string): string {
@@ -232,7 +241,7 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
     const reply = await joinScript.run(redis, [...base, ...names.map(streamKey)],
       [newEpoch(), mode, cursorEpoch, cursorSeq, history, ...names]) as [string, number, string, ...StreamEntry[][]]
     const [e, counter, reason] = reply
-    noteEpoch(e)
+    noteEpoch(e, sub)
     if (sub.ended) return
     // Start reading new topics after everything the reader handed over so far, so its deliveries
     // stay in seq order; what lies between this subscriber's cut and that point is fetched below.
