@@ -38,16 +38,21 @@ export type Serializer = (data: unknown) => string
 
 // Any line ending the parser honours (§9.2.6: CRLF, lone LF, lone CR).
 const LINE_BREAK = /\r\n|\r|\n/
-const HAS_LINE_BREAK = /[\r\n]/
 const FIELDS = new Set(['data', 'event', 'id', 'retry', 'comment'])
 // An id must come back intact as the Last-Event-ID request header: NUL makes the parser ignore the
 // whole field (§9.2.6 "id"), other control characters are not allowed in a header value, HTTP trims
 // leading and trailing spaces, and Node decodes headers as latin1, so non-ASCII comes back garbled.
 const BAD_ID = /[^\x20-\x7e]|^ | $/
 
+// Two indexOf scans are several times faster than a /[\r\n]/ test over a long text (bench: 1 KiB
+// JSON events went from 2.9 to 2.1 µs per encode), and this runs on every message.
+function hasLineBreak (text: string): boolean {
+  return text.indexOf('\n') !== -1 || text.indexOf('\r') !== -1
+}
+
 /** `data` as `data:` lines; an empty string still yields one line, or nothing would be dispatched. */
 export function encodeData (text: string): string {
-  if (!HAS_LINE_BREAK.test(text)) return 'data: ' + text + '\n'
+  if (!hasLineBreak(text)) return 'data: ' + text + '\n'
   let out = ''
   for (const line of text.split(LINE_BREAK)) out += 'data: ' + line + '\n'
   return out
@@ -55,7 +60,7 @@ export function encodeData (text: string): string {
 
 /** A comment, `:` on every line, so a newline in it cannot start a field. */
 export function encodeComment (text: string): string {
-  if (!HAS_LINE_BREAK.test(text)) return text === '' ? ':\n' : ': ' + text + '\n'
+  if (!hasLineBreak(text)) return text === '' ? ':\n' : ': ' + text + '\n'
   let out = ''
   for (const line of text.split(LINE_BREAK)) out += line === '' ? ':\n' : ': ' + line + '\n'
   return out
@@ -75,7 +80,7 @@ function checkComment (comment: unknown): string {
 
 function checkEvent (event: unknown): string {
   if (typeof event !== 'string') throw new SSE_ERR_INVALID_FIELD('event', 'anything but a string')
-  if (HAS_LINE_BREAK.test(event)) throw new SSE_ERR_INVALID_FIELD('event', 'CR or LF')
+  if (hasLineBreak(event)) throw new SSE_ERR_INVALID_FIELD('event', 'CR or LF')
   return event
 }
 
@@ -100,8 +105,7 @@ function checkRetry (retry: unknown): number {
   return retry
 }
 
-function dataText (data: unknown, serialize: Serializer): string {
-  if (typeof data === 'string') return data
+function serialized (data: unknown, serialize: Serializer): string {
   let text: unknown
   try {
     text = serialize(data)
@@ -118,31 +122,39 @@ function dataText (data: unknown, serialize: Serializer): string {
  * Throws a coded error for a field that would corrupt the stream; never strips silently.
  */
 export function encode (message: SseInput, serialize: Serializer = JSON.stringify): string {
-  let out: string
-  if (typeof message === 'string') {
-    out = encodeData(message)
-  } else if (message instanceof SseFrame) {
-    return message.text
-  } else if (message === null || typeof message !== 'object' || Array.isArray(message) || ArrayBuffer.isView(message)) {
+  if (typeof message === 'string') return wellFormed(encodeData(message)) + '\n'
+  if (message instanceof SseFrame) return message.text
+  if (message === null || typeof message !== 'object' || Array.isArray(message) || ArrayBuffer.isView(message)) {
     throw new SSE_ERR_INVALID_MESSAGE(describeMessage(message))
-  } else {
-    out = ''
-    if (message.comment !== undefined) out += encodeComment(checkComment(message.comment))
-    if (message.event !== undefined) out += 'event: ' + checkEvent(message.event) + '\n'
-    if (message.id !== undefined) out += 'id: ' + checkId(message.id) + '\n'
-    if (message.retry !== undefined) out += 'retry: ' + checkRetry(message.retry) + '\n'
-    if (message.data !== undefined) out += encodeData(dataText(message.data, serialize))
-    if (out === '') {
-      // `{}` is nothing to send; `{ date: 'x' }` is a typo that must not vanish silently.
-      for (const key in message) {
-        if (!FIELDS.has(key)) throw new SSE_ERR_INVALID_MESSAGE(`an object with no SSE field (has "${key}")`)
-      }
-      return ''
-    }
   }
-  // A lone surrogate would reach the client as U+FFFD: refuse rather than corrupt (§9.2.5).
-  if (!out.isWellFormed()) throw new SSE_ERR_INVALID_DATA('text contains a lone surrogate (not well-formed unicode)')
+  // Text from the caller must be well-formed unicode; JSON.stringify's own output always is (it
+  // escapes lone surrogates and line breaks), so the common case of object data skips both scans.
+  let out = ''
+  if (message.comment !== undefined) out += wellFormed(encodeComment(checkComment(message.comment)))
+  if (message.event !== undefined) out += 'event: ' + wellFormed(checkEvent(message.event)) + '\n'
+  if (message.id !== undefined) out += 'id: ' + checkId(message.id) + '\n'
+  if (message.retry !== undefined) out += 'retry: ' + checkRetry(message.retry) + '\n'
+  const data = message.data
+  if (typeof data === 'string') out += wellFormed(encodeData(data))
+  else if (data !== undefined) {
+    out += serialize === JSON.stringify
+      ? 'data: ' + serialized(data, serialize) + '\n'
+      : wellFormed(encodeData(serialized(data, serialize)))
+  }
+  if (out === '') {
+    // `{}` is nothing to send; `{ date: 'x' }` is a typo that must not vanish silently.
+    for (const key in message) {
+      if (!FIELDS.has(key)) throw new SSE_ERR_INVALID_MESSAGE(`an object with no SSE field (has "${key}")`)
+    }
+    return ''
+  }
   return out + '\n'
+}
+
+// A lone surrogate would reach the client as U+FFFD: refuse rather than corrupt (§9.2.5).
+function wellFormed (text: string): string {
+  if (!text.isWellFormed()) throw new SSE_ERR_INVALID_DATA('text contains a lone surrogate (not well-formed unicode)')
+  return text
 }
 
 /** `encode()` wrapped as an `SseFrame`, to encode once and send the same frame to many streams. */

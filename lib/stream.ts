@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import { encode, encodeComment, type Serializer, type SseInput } from './encoder.js'
 import { SSE_ERR_INVALID_SOURCE, SSE_ERR_REPLY_SENT } from './errors.js'
+import { startHeartbeat, stopHeartbeat } from './heartbeat.js'
 
 /** What a source function receives. */
 export interface SseContext {
@@ -60,6 +61,9 @@ export interface StreamRegistry {
 }
 
 const HEARTBEAT = encodeComment('') + '\n'
+// The response's stream, so its event listeners can be shared functions rather than closures made
+// for every stream (an idle connection's memory is mostly such small objects; bench S3).
+const kStream = Symbol('fastify-sse-stream.stream')
 const CLIENT_GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED', 'ABORT_ERR'])
 // How long an ending stream may take to flush before its socket is destroyed at shutdown.
 const SHUTDOWN_FLUSH_MS = 1000
@@ -97,7 +101,7 @@ export class SseStream {
   #pending = ''
   #flushScheduled = false
   #lastWrite = 0
-  #heartbeat: NodeJS.Timeout | undefined
+  #beating = false
   #blocked = false
   #drain: (() => void) | undefined
   #done!: () => void
@@ -118,8 +122,9 @@ export class SseStream {
     if (reply.sent) throw new SSE_ERR_REPLY_SENT()
     this.#registry.open.add(this)
     const res = this.#res
-    res.once('close', this.#onClose)
-    res.on('error', this.#onClose)
+    ;(res as any)[kStream] = this
+    res.once('close', SseStream.#onResClose)
+    res.on('error', SseStream.#onResClose)
     // The socket may already be gone (the client left while hooks ran).
     if (res.destroyed || (res as any).socket?.destroyed === true) this.#onClose()
 
@@ -172,7 +177,7 @@ export class SseStream {
       if (this.#pending.length >= highWaterMark) this.#flush()
       else if (!this.#flushScheduled) {
         this.#flushScheduled = true
-        setImmediate(this.#flushSoon)
+        setImmediate(SseStream.#flushSoon, this)
       }
       // Backpressure: pull nothing more until the socket has taken what it was given.
       if (this.#blocked) await this.#waitDrain()
@@ -184,9 +189,9 @@ export class SseStream {
 
   // Gathers what the source yields within one turn of the event loop into a single write: one
   // syscall and one chunk header for many small frames, and no delay for a lone one.
-  #flushSoon = (): void => {
-    this.#flushScheduled = false
-    if (!this.#closed) this.#flush()
+  static #flushSoon (stream: SseStream): void {
+    stream.#flushScheduled = false
+    if (!stream.#closed) stream.#flush()
   }
 
   /** Writes what is pending; marks the stream blocked when the socket buffer is full. */
@@ -206,7 +211,15 @@ export class SseStream {
     })
   }
 
-  #onDrain = (): void => {
+  static #onResDrain (this: ServerResponse): void {
+    (this as any)[kStream].#onDrain()
+  }
+
+  static #onResClose (this: ServerResponse, err?: unknown): void {
+    (this as any)[kStream].#onClose(err)
+  }
+
+  #onDrain (): void {
     this.#blocked = false
     const resolve = this.#drain
     this.#drain = undefined
@@ -227,35 +240,29 @@ export class SseStream {
     if (reply.request.raw.httpVersionMajor === 1) headers.connection = 'keep-alive'
     else delete headers.connection
     reply.hijack()
-    this.#res.on('drain', this.#onDrain)
+    this.#res.on('drain', SseStream.#onResDrain)
     this.#res.writeHead(reply.statusCode, headers)
     if (this.#opts.retryMs !== undefined) this.#res.write(encode({ retry: this.#opts.retryMs }))
   }
 
   #startHeartbeat (): void {
-    const ms = this.#opts.heartbeatMs
-    if (ms === 0) return
+    if (this.#opts.heartbeatMs === 0) return
     this.#lastWrite = performance.now()
-    // One timer per stream, never reset per write (that would cost a timer operation per event):
-    // when it fires it writes only if the stream was idle for a whole period, else it re-arms for
-    // the time left.
-    const beat = (): void => {
-      if (this.#closed) return
-      const idle = performance.now() - this.#lastWrite
-      if (idle >= ms - 1) {
-        this.#pending += HEARTBEAT
-        this.#flush()
-        this.#heartbeat = setTimeout(beat, ms)
-      } else {
-        this.#heartbeat = setTimeout(beat, ms - idle)
-      }
-      this.#heartbeat.unref()
-    }
-    this.#heartbeat = setTimeout(beat, ms)
-    this.#heartbeat.unref()
+    this.#beating = true
+    startHeartbeat(this, this.#opts.heartbeatMs)
   }
 
-  #onClose = (err?: unknown): void => {
+  /** For the shared heartbeat clock (lib/heartbeat.ts). */
+  get lastWrite (): number { return this.#lastWrite }
+
+  /** A comment frame, written now: the stream has been idle for a whole heartbeat period. */
+  beat (): void {
+    if (this.#closed) return
+    this.#pending += HEARTBEAT
+    this.#flush()
+  }
+
+  #onClose (err?: unknown): void {
     if (err !== undefined && !isClientGone(err)) this.#reply.log.warn({ err }, 'SSE response error')
     if (this.#closed) { this.#finish(); return }
     // The client went away: stop the source and its upstream work at once.
@@ -313,9 +320,11 @@ export class SseStream {
   }
 
   #cleanup (): void {
-    clearTimeout(this.#heartbeat)
-    this.#heartbeat = undefined
-    this.#res.removeListener('drain', this.#onDrain)
+    if (this.#beating) {
+      this.#beating = false
+      stopHeartbeat(this, this.#opts.heartbeatMs)
+    }
+    this.#res.removeListener('drain', SseStream.#onResDrain)
   }
 
   #finish (): void {

@@ -67,7 +67,7 @@ t.test('writes retry first when retryMs is set, and a per-call serialize wins ov
   t.equal(b.text(), 'retry: 2500\n\ndata: call:1\n\n')
 })
 
-t.test('sends a heartbeat comment on an idle stream, and none while events flow', async (t) => {
+t.test('sends a heartbeat comment on an idle stream, which also starts the stream', async (t) => {
   const server = await app({ heartbeatMs: 50 })
   const release = deferred()
   server.get('/idle', (request, reply) => reply.sse(async function * () {
@@ -83,6 +83,29 @@ t.test('sends a heartbeat comment on an idle stream, and none while events flow'
   release.resolve()
   await s.ended
   t.match(s.text(), /data: done\n\n$/)
+})
+
+t.test('sends no heartbeat while events flow more often than the heartbeat period', async (t) => {
+  const server = await app({ heartbeatMs: 250 })
+  server.get('/busy', (request, reply) => reply.sse(async function * () {
+    // 40 events 10 ms apart: 400 ms of stream (more on a loaded machine), never near 250 ms without a write.
+    for (let i = 0; i < 40; i++) {
+      yield String(i)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  }))
+  server.get('/idle', (request, reply) => reply.sse(async function * ({ signal }) {
+    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+  }))
+  const url = await listen(server)
+  t.teardown(() => server.close())
+  const idle = await openStream(url + '/idle')
+  const busy = await openStream(url + '/busy')
+  await busy.ended
+  t.equal(busy.events.length, 40)
+  t.same(busy.comments, [], 'activity kept the heartbeat away')
+  t.ok(idle.comments.length >= 1, `meanwhile the idle stream on the same clock got ${idle.comments.length} heartbeats`)
+  idle.destroy()
 })
 
 t.test('heartbeatMs 0 sends no heartbeat', async (t) => {
