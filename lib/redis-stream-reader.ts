@@ -127,16 +127,18 @@ export class StreamReader {
         this.#wake = undefined
         continue
       }
-      const keys: string[] = []
-      const ids: string[] = []
-      for (const [key, set] of this.#watches) {
-        let min: string | undefined
-        for (const w of set) if (min === undefined || compareIds(w.cursor, min) < 0) min = w.cursor
-        keys.push(key)
-        ids.push(min as string)
-      }
       try {
         if (this.#clientId === undefined) this.#clientId = await this.#conn.client('ID') as number
+        // From here to the XREAD nothing awaits: a watch added later bumps #version and unblocks it.
+        const keys: string[] = []
+        const ids: string[] = []
+        for (const [key, set] of this.#watches) {
+          let min: string | undefined
+          for (const w of set) if (min === undefined || compareIds(w.cursor, min) < 0) min = w.cursor
+          keys.push(key)
+          ids.push(min as string)
+        }
+        if (keys.length === 0) continue
         this.#readVersion = this.#version
         this.#reading = true
         const reply = await this.#conn.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids) as Array<[string, StreamEntry[]]> | null
