@@ -147,7 +147,7 @@ export class SseStream {
     this.#startHeartbeat()
     // The pump runs detached: if the source is stuck awaiting something that never settles, a
     // disconnect still settles this promise at once (see #onClose) instead of waiting for it.
-    this.#pump(it).catch((err) => this.#fail(err))
+    void this.#pump(it)
     return this.#finished
   }
 
@@ -165,22 +165,28 @@ export class SseStream {
     return this.#finished
   }
 
+  /** Pulls, encodes and writes until the source ends or the stream closes; never rejects. */
   async #pump (it: Iterator<SseInput> | AsyncIterator<SseInput>): Promise<void> {
     const { serialize, highWaterMark } = this.#opts
-    while (!this.#closed) {
-      const step = await it.next()
-      if (this.#closed) return
-      if (step.done === true) break
-      const text = encode(step.value, serialize)
-      if (text === '') continue
-      this.#pending += text
-      if (this.#pending.length >= highWaterMark) this.#flush()
-      else if (!this.#flushScheduled) {
-        this.#flushScheduled = true
-        setImmediate(SseStream.#flushSoon, this)
+    try {
+      while (!this.#closed) {
+        const step = await it.next()
+        if (this.#closed) return
+        if (step.done === true) break
+        const text = encode(step.value, serialize)
+        if (text === '') continue
+        this.#pending += text
+        if (this.#pending.length >= highWaterMark) this.#flush()
+        else if (!this.#flushScheduled) {
+          this.#flushScheduled = true
+          setImmediate(SseStream.#flushSoon, this)
+        }
+        // Backpressure: pull nothing more until the socket has taken what it was given.
+        if (this.#blocked) await this.#waitDrain()
       }
-      // Backpressure: pull nothing more until the socket has taken what it was given.
-      if (this.#blocked) await this.#waitDrain()
+    } catch (err) {
+      this.#fail(err)
+      return
     }
     if (this.#closed) return
     this.#closed = true
@@ -242,6 +248,9 @@ export class SseStream {
     reply.hijack()
     this.#res.on('drain', SseStream.#onResDrain)
     this.#res.writeHead(reply.statusCode, headers)
+    // Sent on their own, the header block is flattened once; written with the first frame, Node
+    // keeps it as a rope of ~23 pieces for the life of the connection (0.7 KB; bench S3).
+    if (reply.request.raw.httpVersionMajor === 1) this.#res.flushHeaders()
     if (this.#opts.retryMs !== undefined) this.#res.write(encode({ retry: this.#opts.retryMs }))
   }
 
