@@ -30,6 +30,9 @@ const { values: args } = parseArgs({
     'heap-snapshot': { type: 'boolean', default: false },
     // Counts the server's write/writev syscalls per event (S1, S2); timings under strace are void.
     strace: { type: 'boolean', default: false },
+    // Fan-out through Redis with two instances beside the in-memory hub on one (scenarios/redis-fanout.js);
+    // part of every full run, or alone with --scenarios redis.
+    redis: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false }
   }
 })
@@ -43,9 +46,10 @@ const runs = Number(args.runs ?? (quick ? 1 : 3))
 const variants = args.variants ? args.variants.split(',') : VARIANTS
 for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`unknown variant ${v}; known: ${VARIANTS.join(', ')}`)
 const wanted = args.scenarios?.split(',').map((s) => s.toLowerCase())
+const withRedis = args.redis || wanted?.includes('redis') === true || (wanted === undefined && !quick)
 const selected = cases(quick).filter((c) => wanted === undefined ||
   wanted.some((w) => c.id.toLowerCase() === w || c.id.toLowerCase().startsWith(w + '-')))
-if (selected.length === 0) throw new Error(`no scenario matches ${args.scenarios}`)
+if (selected.length === 0 && !withRedis) throw new Error(`no scenario matches ${args.scenarios}`)
 const timeoutMs = quick ? 15_000 : 120_000
 const hubBuilt = existsSync(join(root, 'dist/lib/hub.js')) && existsSync(join(root, 'dist/lib/hub-source.js'))
 const profileDir = join(here, 'profiles')
@@ -231,6 +235,24 @@ env.seconds = Math.round((performance.now() - started) / 1000)
 clearInterval(loadTimer)
 env.load.push(os.loadavg()[0])
 
+let redisResults
+if (withRedis) {
+  const { run } = await import('./scenarios/redis-fanout.js')
+  const subscribers = quick ? 200 : 5000
+  const events = quick ? 20 : 100
+  redisResults = await run({ subscribers, events })
+  const row = (name, r) => r?.skipped !== undefined
+    ? `| ${name} | skipped: ${r.skipped} | | | | |`
+    : `| ${name} | ${r.allMs.toFixed(0)} | ${r.deliveriesPerS.toLocaleString('en')} | ${r.firstEventMs.p50.toFixed(1)} / ${r.firstEventMs.p99.toFixed(1)} | ${r.redisCommandsPerEvent ?? '–'} | ${r.ok ? '✓' : `✗ ${r.failures} clients`} |`
+  console.log([
+    `### Fan-out through Redis: ${subscribers} clients, ${events} events back to back`, '',
+    '| hub | ms until every client has all | deliveries/s | first event p50 / p99 ms | Redis commands/event | correct |',
+    '|---|---:|---:|---:|---:|---:|',
+    row('in-memory, 1 instance', redisResults.memory),
+    row('Redis Streams, 2 instances', redisResults.redis), ''
+  ].join('\n'))
+}
+
 const md = [
   `Node ${env.node}, ${env.cpu} × ${env.cores}, ${env.os}; ${runs} run(s) per variant, median (min–max); ` +
   `${env.seconds} s in all; load average ${Math.min(...env.load).toFixed(1)}–${Math.max(...env.load).toFixed(1)} on ${env.cores} cores.`,
@@ -242,10 +264,11 @@ console.log(md)
 const out = args.out ?? (quick ? undefined : join(here, 'results', 'latest.json'))
 if (out !== undefined) {
   mkdirSync(dirname(out), { recursive: true })
-  writeFileSync(out, JSON.stringify({ env, quick, runs, cases: plan.map((p) => ({ ...p.case, results: results.get(p.case.id) })) }, null, 2) + '\n')
+  writeFileSync(out, JSON.stringify({ env, quick, runs, cases: plan.map((p) => ({ ...p.case, results: results.get(p.case.id) })), redis: redisResults }, null, 2) + '\n')
   console.error(`results written to ${out}`)
 }
 
 // Only our own correctness fails the run: a peer's wrong answer is a finding for the tables.
 const ourFailures = [...results.values()].flat().filter((r) => (r.variant === 'ours' || r.variant === 'raw') && !r.ok)
-process.exitCode = ourFailures.length > 0 ? 1 : 0
+const redisFailed = redisResults !== undefined && (!redisResults.memory.ok || redisResults.redis.ok === false)
+process.exitCode = ourFailures.length > 0 || redisFailed ? 1 : 0

@@ -6,7 +6,7 @@
 export const hubEventId = {
   type: 'string',
   pattern: '^[0-9a-z]+:[0-9]+$',
-  description: '`<epoch>:<seq>`: the epoch names the server process, seq counts its publishes. Send it back as `Last-Event-ID` to resume.'
+  description: '`<epoch>:<seq>`: the epoch names the hub (the server process, or the Redis dataset with `REDIS_URL`), seq counts its publishes. Send it back as `Last-Event-ID` to resume.'
 }
 
 export const lastEventIdQuery = {
