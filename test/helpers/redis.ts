@@ -11,7 +11,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { once } from 'node:events'
-import net from 'node:net'
 import type { Test } from 'tap'
 
 /** Where the server is looked for; `REDIS_SERVER_PATH` overrides it. */
@@ -36,49 +35,57 @@ export interface RedisServer {
   readonly running: boolean
 }
 
-async function freePort (): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
+// Test files run in parallel, each with its own servers. A port from `listen(0)` is free only until
+// someone else takes it, and a PING answered on it may come from another file's server; so ports are
+// drawn below Linux's ephemeral range (where `listen(0)` never lands) and a server counts as ours
+// only once it says itself that it is ready. A port taken meanwhile is simply drawn again.
+const PORTS = { from: 20_000, to: 32_000 }
+
+function randomPort (): number {
+  return PORTS.from + Math.floor(Math.random() * (PORTS.to - PORTS.from))
 }
 
+/** Starts redis-server on `port`; resolves once it reports ready, rejects when it exits first. */
 async function launch (port: number): Promise<ChildProcess> {
   const child = spawn(REDIS_SERVER_PATH, [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--protected-mode', 'yes', '--loglevel', 'warning', '--databases', '1'
-  ], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-  // Ready once it accepts a connection and answers PING.
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${stderr}`)
-    if (await pong(port)) return child
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-  child.kill('SIGKILL')
-  throw new Error(`redis-server did not answer on port ${port} within 5 s: ${stderr}`)
-}
-
-async function pong (port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1')
-    let reply = ''
-    const done = (ok: boolean): void => { socket.destroy(); resolve(ok) }
-    socket.setTimeout(1000, () => done(false))
-    socket.on('error', () => done(false))
-    socket.on('connect', () => socket.write('PING\r\n'))
-    socket.on('data', (d) => { reply += d.toString(); if (reply.includes('\r\n')) done(reply.startsWith('+PONG')) })
+    '--protected-mode', 'yes', '--loglevel', 'notice', '--databases', '1'
+  ], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  const collect = (s: string): void => { output += s }
+  child.stdout?.setEncoding('utf8').on('data', collect)
+  child.stderr?.setEncoding('utf8').on('data', collect)
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 10_000)
+    const check = (): void => { if (output.includes('Ready to accept connections')) { clearTimeout(timer); resolve(true) } }
+    child.stdout?.on('data', check)
+    child.stderr?.on('data', check)
+    child.once('exit', () => { clearTimeout(timer); resolve(false) })
   })
+  if (!ready) {
+    child.kill('SIGKILL')
+    const error = new Error(`redis-server on port ${port} did not start: ${output.trim().split('\n').slice(-3).join(' | ')}`)
+    ;(error as any).portTaken = /Address already in use/.test(output)
+    throw error
+  }
+  // Nothing more is read; keep the pipes from filling up.
+  child.stdout?.resume()
+  child.stderr?.resume()
+  return child
 }
 
 /** Starts a redis-server on a free port; it is killed when `t` ends. */
 export async function startRedis (t: Test): Promise<RedisServer> {
-  const port = await freePort()
-  let child: ChildProcess | undefined = await launch(port)
+  let port = 0
+  let child: ChildProcess | undefined
+  for (let attempt = 0; child === undefined; attempt++) {
+    port = randomPort()
+    try {
+      child = await launch(port)
+    } catch (err) {
+      if ((err as any).portTaken !== true || attempt >= 20) throw err
+    }
+  }
   const kill = async (): Promise<void> => {
     const c = child
     child = undefined
