@@ -18,7 +18,6 @@ import { createRedisHub } from './hub-redis.js'
 import { createRedisGenerations } from './generations-redis.js'
 import { createRedisLock } from './redis-lock.js'
 import { connectRedis } from './redis-connect.js'
-import { trackOpenStreams } from './open-streams.js'
 import health from '../routes/health.js'
 import { createLogStream, logRedaction } from './log-stream.js'
 import events from '../routes/events.js'
@@ -98,7 +97,6 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' })
   // Browsers wait about 3 s before reconnecting a dropped EventSource; resuming within 1 s feels live.
   await app.register(sse, { retryMs: 1000, maxStreams: config.maxStreams })
-  const openStreams = trackOpenStreams(app)
 
   await app.register(fastifyStatic, { root: join(packageRoot, 'static'), prefix: '/' })
 
@@ -124,7 +122,7 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   await app.register(health, {
     hub: broadcast,
     backplane: redis === undefined ? 'memory' : 'redis',
-    openStreams,
+    openStreams: () => app.sseOpenStreams,
     maxStreams: config.maxStreams,
     feeds: lock === undefined ? undefined : () => ({ ticker: lock.held })
   })

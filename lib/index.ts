@@ -38,6 +38,10 @@ declare module 'fastify' {
     // one as T; pass T explicitly (`reply.sse<Quote>(...)`) to have every message checked.
     sse<T = unknown>(source: SseSource<NoInfer<T>>, options?: SseStreamOptions): Promise<void>
   }
+  interface FastifyInstance {
+    /** How many event streams `reply.sse()` has open right now (for health checks and metrics). */
+    readonly sseOpenStreams: number
+  }
   interface FastifyRequest {
     /**
      * The `Last-Event-ID` header, else the `lastEventId` query parameter (an `EventSource`'s first
@@ -110,6 +114,8 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, opts) => {
       return cached ?? undefined
     }
   })
+
+  fastify.decorate('sseOpenStreams', { getter: () => registry.open.size })
 
   fastify.decorateReply('sse', function (this: FastifyReply, source: SseSource, options?: SseStreamOptions) {
     const resolved = options === undefined ? defaults : resolveOptions(options, defaults)

@@ -305,6 +305,7 @@ t.test('maxStreams turns the stream over the cap away with 503 and retry-after, 
   const a = await openStream(url + '/s')
   const b = await openStream(url + '/s')
   await Promise.all([a.waitForEvents(1), b.waitForEvents(1)])
+  t.equal(server.sseOpenStreams, 2, 'app.sseOpenStreams counts the open streams')
   const over = await fetch(url + '/s')
   t.equal(over.status, 503)
   t.equal(over.headers.get('retry-after'), '5')
