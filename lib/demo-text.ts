@@ -30,7 +30,7 @@ export function plainText (markdown: string): string {
     .join('\n')
     .replace(/!\[[^\]]*\]\([^)]*\)/g, ' ')
     .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
-    .replace(/[`*_]{1,3}(?=\S)|(?<=\S)[`*_]{1,3}/g, '')
+    .replace(/[`*]{1,3}(?=\S)|(?<=\S)[`*]{1,3}/g, '')  // emphasis and code marks; `_` stays (RESUME_GRACE_MS)
 }
 
 /** README.md and docs/*.md under `root` as plain text; the built-in text when there is too little. */
