@@ -2,34 +2,11 @@
 import t, { type Test } from 'tap'
 import { createParser } from 'eventsource-parser'
 import type { Redis } from 'ioredis'
-import type { GenerationEvent, Generations } from '../lib/generations.js'
+import type { Generations } from '../lib/generations.js'
 import { createRedisGenerations } from '../lib/generations-redis.js'
 import { connectRedis } from '../lib/redis-connect.js'
-import { deferred } from './helpers/http.js'
 import { redisMissing, startRedis, type RedisServer } from './helpers/redis.js'
-
-/** A producer driven by the test: push events, end it, and see whether (and why) it was aborted. */
-function controlled () {
-  const queue: GenerationEvent[] = []
-  let wake: (() => void) | undefined
-  let ended = false
-  const aborted = deferred<string>()
-  const produce = async function * (signal: AbortSignal): AsyncGenerator<GenerationEvent> {
-    signal.addEventListener('abort', () => { aborted.resolve(String(signal.reason?.message)); wake?.() }, { once: true })
-    while (true) {
-      while (queue.length > 0) yield queue.shift()!
-      if (ended) return
-      if (signal.aborted) { yield { event: 'done', data: { finish_reason: 'stopped' } }; return }
-      await new Promise<void>((resolve) => { wake = resolve })
-    }
-  }
-  return {
-    produce,
-    push: (...events: GenerationEvent[]) => { queue.push(...events); wake?.() },
-    end: () => { ended = true; wake?.() },
-    aborted: aborted.promise
-  }
-}
+import { controlled } from './helpers/producer.js'
 
 /** Reads a follow until it ends (or `until` holds); returns the parsed events. */
 async function collect (frames: AsyncIterable<{ text: string }>, until?: (data: string[]) => boolean) {

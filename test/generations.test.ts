@@ -1,29 +1,6 @@
 import t, { type Test } from 'tap'
-import { GenerationStore, parseEventId, type GenerationEvent } from '../lib/generations.js'
-import { deferred } from './helpers/http.js'
-
-/** A producer driven by the test: push events, end it, and see whether it was aborted. */
-function controlled () {
-  const queue: GenerationEvent[] = []
-  let wake: (() => void) | undefined
-  let ended = false
-  const aborted = deferred<string>()
-  const produce = async function * (signal: AbortSignal): AsyncGenerator<GenerationEvent> {
-    signal.addEventListener('abort', () => { aborted.resolve(String(signal.reason?.message)); wake?.() }, { once: true })
-    while (true) {
-      while (queue.length > 0) yield queue.shift()!
-      if (ended) return
-      if (signal.aborted) { yield { event: 'done', data: { finish_reason: 'stopped' } }; return }
-      await new Promise<void>((resolve) => { wake = resolve })
-    }
-  }
-  return {
-    produce,
-    push: (...events: GenerationEvent[]) => { queue.push(...events); wake?.() },
-    end: () => { ended = true; wake?.() },
-    aborted: aborted.promise
-  }
-}
+import { GenerationStore, parseEventId } from '../lib/generations.js'
+import { controlled } from './helpers/producer.js'
 
 /** The store's timers are unref'd (they must not hold a server open); keep this test process alive meanwhile. */
 function keepAlive (t: Test): void {
