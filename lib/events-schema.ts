@@ -2,6 +2,7 @@
 // the stream, one `itemSchema` branch per event type (OpenAPI 3.2.0 §4.14 "Special Considerations
 // for Server-Sent Events": each item is an event after parsing, `data` a string, JSON described by
 // `contentMediaType` + `contentSchema`).
+import { jsonData, jsonError } from './openapi-parts.js'
 
 const ROLES = ['system', 'developer', 'user', 'assistant']
 const MAX_MESSAGES = 100
@@ -93,20 +94,16 @@ export const doneEvent = {
   properties: {
     event: { const: 'done' },
     id: eventId,
-    data: {
-      type: 'string',
-      contentMediaType: 'application/json',
-      contentSchema: {
-        type: 'object',
-        required: ['finish_reason', 'usage', 'model', 'demo'],
-        properties: {
-          finish_reason: { type: 'string', description: '`stop`, `length`, `content_filter`, …' },
-          usage,
-          model: { type: 'string', description: 'The model that answered, as the upstream named it.' },
-          demo: { type: 'boolean', description: 'True when the built-in demo model answered.' }
-        }
+    data: jsonData({
+      type: 'object',
+      required: ['finish_reason', 'usage', 'model', 'demo'],
+      properties: {
+        finish_reason: { type: 'string', description: '`stop`, `length`, `content_filter`, `stopped` (by the stop endpoint), …' },
+        usage,
+        model: { type: 'string', description: 'The model that answered, as the upstream named it.' },
+        demo: { type: 'boolean', description: 'True when the built-in demo model answered.' }
       }
-    }
+    })
   }
 }
 
@@ -117,33 +114,17 @@ export const errorEvent = {
   required: ['event', 'data'],
   properties: {
     event: { const: 'error' },
-    data: {
-      type: 'string',
-      contentMediaType: 'application/json',
-      contentSchema: {
-        type: 'object',
-        required: ['code', 'message', 'statusCode'],
-        properties: {
-          code: { type: 'string', description: 'An `SSE_ERR_*` code, e.g. `SSE_ERR_UPSTREAM_FAILED` or `SSE_ERR_UPSTREAM_TIMEOUT`.' },
-          message: { type: 'string' },
-          statusCode: { type: 'integer', description: 'The HTTP status this would have been before the stream started.' }
-        }
+    data: jsonData({
+      type: 'object',
+      required: ['code', 'message', 'statusCode'],
+      properties: {
+        code: { type: 'string', description: 'An `SSE_ERR_*` code, e.g. `SSE_ERR_UPSTREAM_FAILED` or `SSE_ERR_UPSTREAM_TIMEOUT`.' },
+        message: { type: 'string' },
+        statusCode: { type: 'integer', description: 'The HTTP status this would have been before the stream started.' }
       }
-    }
+    })
   }
 }
-
-const errorBody = {
-  type: 'object',
-  properties: {
-    statusCode: { type: 'integer' },
-    code: { type: 'string' },
-    error: { type: 'string' },
-    message: { type: 'string' }
-  }
-}
-
-const jsonError = (description: string): object => ({ description, content: { 'application/json': { schema: errorBody } } })
 
 export const eventsResponses = {
   200: {

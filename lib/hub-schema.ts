@@ -2,6 +2,9 @@
 // `gap` events the hub itself sends, and the JSON error body of a refused request. Each event is
 // described as it arrives after SSE parsing (OpenAPI 3.2.0, "Special Considerations for
 // Server-Sent Events"): `data` a string, its JSON in `contentSchema`.
+import { jsonData } from './openapi-parts.js'
+
+export { jsonData, jsonError } from './openapi-parts.js'
 
 export const hubEventId = {
   type: 'string',
@@ -15,8 +18,6 @@ export const lastEventIdQuery = {
   description: 'Where to resume, for clients that cannot send `Last-Event-ID` (a first `EventSource` request).'
 }
 
-/** A JSON payload inside an event's `data`. */
-export const jsonData = (schema: object): object => ({ type: 'string', contentMediaType: 'application/json', contentSchema: schema })
 
 export function resetEvent (description: string): object {
   return {
@@ -52,16 +53,4 @@ export const gapEvent = {
     data: jsonData({ type: 'object', required: ['count'], properties: { count: { type: 'integer', minimum: 1 } } })
   }
 }
-
-const errorBody = {
-  type: 'object',
-  properties: {
-    statusCode: { type: 'integer' },
-    code: { type: 'string' },
-    error: { type: 'string' },
-    message: { type: 'string' }
-  }
-}
-
-export const jsonError = (description: string): object => ({ description, content: { 'application/json': { schema: errorBody } } })
 
