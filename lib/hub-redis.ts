@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis'
 import { encode, type SseFrame } from './encoder.js'
 import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from './errors.js'
 import type { HubEntry } from './hub-history.js'
-import { checkSubscribe, resolveHubOptions, type Hub, type HubMessage, type HubOptions, type HubStats, type SubscribeOptions } from './hub.js'
+import { checkSubscribe, hubStats, resolveHubOptions, type Hub, type HubMessage, type HubOptions, type HubStats, type SubscribeOptions } from './hub.js'
 import { Fanout } from './hub-fanout.js'
 import { formatId, newEpoch } from './hub-id.js'
 import { joinScript, publishScript } from './hub-redis-scripts.js'
@@ -281,20 +281,8 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
   return {
     publish,
     subscribe,
-    stats: (): HubStats => ({
-      state: closed ? 'closed' : redis.status === 'ready' && reader.connected ? 'up' : 'down',
-      epoch,
-      lastId,
-      topics: topics.size,
-      subscribers: subscribers.size,
-      published,
-      encodes: published,
-      flushes: fanout.flushes,
-      overflows: counters.overflows,
-      dropped: counters.dropped,
-      conflated: counters.conflated,
-      queuedBytes: counters.queuedBytes
-    }),
+    stats: (): HubStats => hubStats(closed ? 'closed' : redis.status === 'ready' && reader.connected ? 'up' : 'down',
+      epoch, lastId, { topics: topics.size, subscribers: subscribers.size, published }, fanout.flushes, counters),
     close: async () => {
       if (closed) return
       closed = true

@@ -103,6 +103,30 @@ export interface HubStats {
   queuedBytes: number
 }
 
+/** `stats()` of either hub, from its state and the counters its subscribers keep. */
+export function hubStats (
+  state: HubStats['state'],
+  epoch: string,
+  lastId: string,
+  sizes: { topics: number, subscribers: number, published: number },
+  flushes: number,
+  counters: { overflows: number, dropped: number, conflated: number, queuedBytes: number }
+): HubStats {
+  return {
+    state,
+    epoch,
+    lastId,
+    ...sizes,
+    // Once per publish, however many subscribers get it.
+    encodes: sizes.published,
+    flushes,
+    overflows: counters.overflows,
+    dropped: counters.dropped,
+    conflated: counters.conflated,
+    queuedBytes: counters.queuedBytes
+  }
+}
+
 /** The hub's interface: the in-memory hub and a Redis Streams one implement the same. */
 export interface Hub {
   /**
@@ -280,20 +304,8 @@ export function createHub (opts: HubOptions = {}): Hub {
   return {
     publish,
     subscribe,
-    stats: () => ({
-      state: closed ? 'closed' : 'up',
-      epoch,
-      lastId: seq === 0 ? '' : formatId(epoch, seq),
-      topics: topics.size,
-      subscribers: subscribers.size,
-      published,
-      encodes: published,
-      flushes: fanout.flushes,
-      overflows: counters.overflows,
-      dropped: counters.dropped,
-      conflated: counters.conflated,
-      queuedBytes: counters.queuedBytes
-    }),
+    stats: () => hubStats(closed ? 'closed' : 'up', epoch, seq === 0 ? '' : formatId(epoch, seq),
+      { topics: topics.size, subscribers: subscribers.size, published }, fanout.flushes, counters),
     close: async () => {
       closed = true
       fanout.flush()
