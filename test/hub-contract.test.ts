@@ -2,30 +2,16 @@
 // the Redis Streams hub on a real redis-server. What a route may rely on holds for both.
 import t, { type Test } from 'tap'
 import Fastify from 'fastify'
-import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import sse from '../lib/index.js'
 import { createHub, type Hub, type HubOptions } from '../lib/hub.js'
 import { createRedisHub } from '../lib/hub-redis.js'
 import { hubSource } from '../lib/hub-source.js'
 import { connectRedis } from '../lib/redis-connect.js'
-import type { SseFrame } from '../lib/encoder.js'
 import { listen, openStream } from './helpers/http.js'
 import { redisMissing, startRedis } from './helpers/redis.js'
+import { read } from './helpers/frames.js'
 
 type Make = (opts?: HubOptions) => Hub
-
-async function read (sub: AsyncIterator<SseFrame>, enough: (events: EventSourceMessage[]) => boolean) {
-  const events: EventSourceMessage[] = []
-  const frames: string[] = []
-  const parser = createParser({ onEvent: (e) => events.push(e) })
-  while (!enough(events)) {
-    const step = await sub.next()
-    if (step.done === true) break
-    frames.push(step.value.text)
-    parser.feed(step.value.text)
-  }
-  return { events, frames }
-}
 
 /** Waits (bounded) until `ok()`; fails the test if it never holds. */
 async function until (t: Test, ok: () => boolean, what: string): Promise<void> {

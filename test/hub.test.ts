@@ -2,23 +2,8 @@
 // overflow policies, the replay race over real sockets) is one table in test/hub-contract.test.ts,
 // run against this hub and the Redis one.
 import t from 'tap'
-import { createParser, type EventSourceMessage } from 'eventsource-parser'
 import { createHub } from '../lib/hub.js'
-import type { SseFrame } from '../lib/encoder.js'
-
-/** Reads frames from a subscription until `enough(events)`; returns the events and the frames' texts. */
-async function read (sub: AsyncIterator<SseFrame>, enough: (events: EventSourceMessage[]) => boolean) {
-  const events: EventSourceMessage[] = []
-  const frames: string[] = []
-  const parser = createParser({ onEvent: (e) => events.push(e) })
-  while (!enough(events)) {
-    const step = await sub.next()
-    if (step.done === true) break
-    frames.push(step.value.text)
-    parser.feed(step.value.text)
-  }
-  return { events, frames }
-}
+import { read } from './helpers/frames.js'
 
 t.test('ids count from 1 per hub, and each hub (each process) has its own epoch', async (t) => {
   const hub = createHub()
