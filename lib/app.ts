@@ -42,6 +42,11 @@ export function selfBaseURL (app: FastifyInstance): string {
   return `http://${host}:${address.port}/v1`
 }
 
+/** Trust the nearest `hops` proxies in X-Forwarded-For (proxy-addr's hop-count rule as a function). */
+function hopsOf (hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops
+}
+
 /** Builds the whole service; call `listen()` on the result. */
 export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   // One hub for the broadcast routes; the logger tees its records into it for /logs, with
@@ -55,7 +60,11 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   const app = Fastify({
     logger: { level: config.logLevel, stream: createLogStream({ hub }), ...logRedaction },
     // Idle keep-alive sockets (ours too: the demo model is reached over HTTP) must not hold close().
-    forceCloseConnections: true
+    forceCloseConnections: true,
+    // Behind a proxy, request.ip must be the client's: it keys the rate limit and owns generations.
+    trustProxy: typeof config.trustProxy === 'number'
+      ? hopsOf(config.trustProxy)
+      : config.trustProxy
   })
 
   // Never a stack, never the text of an unexpected 5xx: our coded errors and 4xx keep their message.

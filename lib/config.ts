@@ -79,6 +79,13 @@ export interface AppConfig {
    * @default 10000
    */
   maxStreams: number
+  /**
+   * `TRUST_PROXY`: behind a reverse proxy, which `X-Forwarded-For` hops to believe, so that
+   * `request.ip` (the rate limit's key and a resumable generation's owner) is the client's and not
+   * the proxy's: `true`, a number of hops, or a comma-separated list of proxy addresses/CIDRs.
+   * @default false (the peer address is the client)
+   */
+  trustProxy: boolean | number | string[]
 }
 
 type Env = Record<string, string | undefined>
@@ -167,12 +174,25 @@ export function loadConfig (env: Env = process.env): AppConfig {
     },
     tickerIntervalMs: integer(env, 'TICKER_INTERVAL_MS', 500, 10, 3_600_000),
     logsToken: text(env, 'LOGS_TOKEN'),
+    trustProxy: trustProxy(env, 'TRUST_PROXY'),
     resume: onOff(env, 'EVENTS_RESUME', true)
       ? { graceMs: integer(env, 'RESUME_GRACE_MS', 30_000, 0, 86_400_000), ttlMs: integer(env, 'RESUME_TTL_MS', 300_000, 0, 86_400_000) }
       : false,
     redisUrl: redisUrl(env, 'REDIS_URL'),
     maxStreams: integer(env, 'MAX_STREAMS', 10_000, 0, 10_000_000)
   }
+}
+
+function trustProxy (env: Env, name: string): boolean | number | string[] {
+  const value = text(env, name)
+  if (value === undefined || value === 'false') return false
+  if (value === 'true') return true
+  if (/^\d+$/.test(value)) return Number(value)
+  const list = value.split(',').map((a) => a.trim()).filter((a) => a !== '')
+  if (list.length === 0 || list.some((a) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(a))) {
+    throw new SSE_ERR_INVALID_CONFIG(name, `expected true, a number of hops, or proxy addresses such as 127.0.0.1,10.0.0.0/8, got "${value}"`)
+  }
+  return list
 }
 
 function onOff (env: Env, name: string, fallback: boolean): boolean {

@@ -177,3 +177,15 @@ t.test("the script client's generate() resumes the same generation after the ser
   t.match(await answer.done, { finish_reason: 'stop' })
   t.equal(fake.requests.length, 1, 'and the upstream was asked once')
 })
+
+t.test('with TRUST_PROXY the owner is the client behind the proxy, not the proxy', async (t) => {
+  const { url } = await setup(t, { kind: 'normal', tokens: TOKENS }, { TRUST_PROXY: 'true' })
+  const alice = { 'x-forwarded-for': '203.0.113.5' }
+  const all = await readEvents(await fetch(`${url}/events?prompt=story`, { headers: alice }))
+  const cursor = all[2].id!
+  const bob = await fetch(`${url}/events?prompt=story`, { headers: { 'x-forwarded-for': '198.51.100.7', 'last-event-id': cursor } })
+  t.equal(bob.status, 204, 'another client behind the same proxy gets nothing')
+  const back = await fetch(`${url}/events?prompt=story`, { headers: { ...alice, 'last-event-id': cursor } })
+  t.equal(back.status, 200, 'the client who started it resumes')
+  t.same((await readEvents(back)).map((e) => e.data), all.slice(3).map((e) => e.data))
+})
