@@ -109,17 +109,21 @@ function integer (env: Env, name: string, fallback: number, min: number, max: nu
 
 function redisUrl (env: Env, name: string): string | undefined {
   const raw = text(env, name)
-  if (raw === undefined) return undefined
+  return raw === undefined ? undefined : checkRedisUrl(raw, name)
+}
+
+/** Checks that `url` is a redis:// or rediss:// URL; throws SSE_ERR_INVALID_CONFIG naming `name`. */
+export function checkRedisUrl (url: string, name = 'REDIS_URL'): string {
   let parsed: URL
   try {
-    parsed = new URL(raw)
+    parsed = new URL(url)
   } catch {
     throw new SSE_ERR_INVALID_CONFIG(name, 'expected a URL such as redis://127.0.0.1:6379')
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new SSE_ERR_INVALID_CONFIG(name, `expected redis:// or rediss://, got the scheme "${parsed.protocol}"`)
   }
-  return raw
+  return url
 }
 
 function url (env: Env, name: string): string | undefined {

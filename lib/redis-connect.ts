@@ -3,7 +3,8 @@
 // offline queue, a command in flight when the connection drops fails instead of being re-sent
 // (a re-sent publish could publish twice), and ioredis reconnects by itself with a capped backoff.
 import { Redis, type RedisOptions } from 'ioredis'
-import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_CONFIG } from './errors.js'
+import { SSE_ERR_HUB_UNAVAILABLE } from './errors.js'
+import { checkRedisUrl } from './config.js'
 
 /** Reconnect delays: 50 ms doubling to 2 s, plus up to 20% jitter so instances do not stampede. */
 export function backoff (attempt: number): number {
@@ -29,20 +30,6 @@ export function redactRedisUrl (url: string): string {
   } catch {
     return '(unparseable URL)'
   }
-}
-
-/** Checks that `url` is a redis:// or rediss:// URL; throws SSE_ERR_INVALID_CONFIG naming `name`. */
-export function checkRedisUrl (url: string, name = 'REDIS_URL'): string {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    throw new SSE_ERR_INVALID_CONFIG(name, 'expected a URL such as redis://127.0.0.1:6379')
-  }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new SSE_ERR_INVALID_CONFIG(name, `expected redis:// or rediss://, got the scheme "${parsed.protocol}"`)
-  }
-  return url
 }
 
 /**
