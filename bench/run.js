@@ -51,7 +51,7 @@ const selected = cases(quick).filter((c) => wanted === undefined ||
   wanted.some((w) => c.id.toLowerCase() === w || c.id.toLowerCase().startsWith(w + '-')))
 if (selected.length === 0 && !withRedis) throw new Error(`no scenario matches ${args.scenarios}`)
 const timeoutMs = quick ? 15_000 : 120_000
-const hubBuilt = existsSync(join(root, 'dist/lib/hub.js')) && existsSync(join(root, 'dist/lib/hub-source.js'))
+const hubBuilt = existsSync(join(root, 'dist/lib/hub/hub.js')) && existsSync(join(root, 'dist/lib/hub/source.js'))
 const profileDir = join(here, 'profiles')
 if (args['cpu-prof'] || args['cpu-prof-client'] || args['heap-snapshot'] || args.strace) mkdirSync(profileDir, { recursive: true })
 if (args.strace && !hasStrace) throw new Error('--strace: strace is missing or cannot trace here')
@@ -184,7 +184,7 @@ const plan = selected.map((c) => ({
   case: c,
   variants: variants.filter((v) => !(v === 'ours' && c.fanOut && !hubBuilt))
 }))
-if (!hubBuilt && variants.includes('ours')) console.error('note: dist/lib/hub.js or hub-source.js is missing, so ours is left out of the fan-out cases')
+if (!hubBuilt && variants.includes('ours')) console.error('note: dist/lib/hub/hub.js or hub-source.js is missing, so ours is left out of the fan-out cases')
 console.error(`bench: ${quick ? 'quick' : 'full'}, ${runs} run(s), ${selected.map((c) => c.id).join(' ')}; ` +
   `server on core ${placement?.server ?? 'any'}, client on core ${placement?.client ?? 'any'}, open files ${env.fdLimit}`)
 

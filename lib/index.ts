@@ -9,7 +9,7 @@ import {
   type SseSource,
   type SseStreamOptions,
   type StreamRegistry
-} from './stream.js'
+} from './sse/stream.js'
 
 export interface SsePluginOptions extends SseStreamOptions {
   /**
@@ -135,14 +135,14 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, opts) => {
 export const fastifySseStream = fp(plugin, { fastify: '5.x', name: 'fastify-sse-stream' })
 export default fastifySseStream
 
-export { encode, encodeComment, encodeData, encodeFrame, SseFrame } from './encoder.js'
-export { createHub } from './hub.js'
-export type { Hub, HubMessage, HubOptions, HubStats, SubscribeOptions, OverflowPolicy } from './hub.js'
-export { hubSource, type HubSourceOptions } from './hub-source.js'
-export { createRedisHub, type RedisHubOptions } from './hub-redis.js'
-export { createGenerations, GenerationStore, parseEventId } from './generations.js'
-export type { Generations, GenerationStoreOptions, Producer, GenerationEvent } from './generations.js'
-export { createRedisGenerations, type RedisGenerationsOptions } from './generations-redis.js'
-export type { Serializer, SseInput, SseMessage } from './encoder.js'
-export type { SseContext, SseSource, SseStreamOptions } from './stream.js'
+export { encode, encodeComment, encodeData, encodeFrame, SseFrame } from './sse/encoder.js'
+export { createHub } from './hub/hub.js'
+export type { Hub, HubMessage, HubOptions, HubStats, SubscribeOptions, OverflowPolicy } from './hub/hub.js'
+export { hubSource, type HubSourceOptions } from './hub/source.js'
+export { createRedisHub, type RedisHubOptions } from './redis/hub.js'
+export { createGenerations, GenerationStore, parseEventId } from './generations/store.js'
+export type { Generations, GenerationStoreOptions, Producer, GenerationEvent } from './generations/store.js'
+export { createRedisGenerations, type RedisGenerationsOptions } from './redis/generations.js'
+export type { Serializer, SseInput, SseMessage } from './sse/encoder.js'
+export type { SseContext, SseSource, SseStreamOptions } from './sse/stream.js'
 export * as errors from './errors.js'

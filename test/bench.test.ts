@@ -30,7 +30,7 @@ const built = existsSync(root + 'dist/lib/index.js')
 
 t.test('bench --quick delivers every event in order for raw node:http and for us', { skip: built ? false : 'dist/ is not built (npm run build)' }, async (t) => {
   const out = t.testdir() + '/quick.json'
-  const hub = existsSync(root + 'dist/lib/hub.js')
+  const hub = existsSync(root + 'dist/lib/hub/hub.js')
   const scenarios = hub ? 'S1-tokens,S2-50-b2b' : 'S1-tokens'
   const run = await bench(['--quick', '--scenarios', scenarios, '--variants', 'raw,ours', '--out', out])
   t.equal(run.code, 0, run.stderr)

@@ -13,7 +13,7 @@ const HUB = { historySize: 1000, maxQueueBytes: 1024 * 1024 }
 
 async function loadHub () {
   try {
-    const [{ createHub }, { hubSource }] = await Promise.all([import('../../dist/lib/hub.js'), import('../../dist/lib/hub-source.js')])
+    const [{ createHub }, { hubSource }] = await Promise.all([import('../../dist/lib/hub/hub.js'), import('../../dist/lib/hub/source.js')])
     return { hub: createHub(HUB), hubSource }
   } catch {
     return undefined

@@ -14,7 +14,7 @@ import { chromiumMissing, openPage } from '../helpers/browser.js'
 const skip = chromiumMissing()
 
 // The client as a browser module, compiled from the source so it is never stale.
-const clientSource = ts.transpileModule(readFileSync(new URL('../../lib/client.ts', import.meta.url), 'utf8'), {
+const clientSource = ts.transpileModule(readFileSync(new URL('../../lib/client/client.ts', import.meta.url), 'utf8'), {
   compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, removeComments: true }
 }).outputText
 // The ESM build, as a bundler or CDN would hand it to the browser.

@@ -1,6 +1,6 @@
 // A generation producer driven by a test: push events, end it, and see whether (and why) it was
 // aborted. After an abort it yields `done` with finish_reason "stopped", as /events' producer does.
-import type { GenerationEvent } from '../../lib/generations.js'
+import type { GenerationEvent } from '../../lib/generations/store.js'
 import { deferred } from './http.js'
 
 export interface Controlled {

@@ -1,0 +1,66 @@
+// Redis connections for the backplane (REDIS_URL), set up so that nothing waits or piles up while
+// Redis is away: a command sent while disconnected fails at once instead of joining an unbounded
+// offline queue, a command in flight when the connection drops fails instead of being re-sent
+// (a re-sent publish could publish twice), and ioredis reconnects by itself with a capped backoff.
+import { Redis, type RedisOptions } from 'ioredis'
+import { SSE_ERR_HUB_UNAVAILABLE } from '../errors.js'
+import { checkRedisUrl } from '../../service/config.js'
+
+/** Reconnect delays: 50 ms doubling to 2 s, plus up to 20% jitter so instances do not stampede. */
+export function backoff (attempt: number): number {
+  const base = Math.min(2000, 50 * 2 ** Math.min(attempt - 1, 6))
+  return Math.round(base * (1 + Math.random() * 0.2))
+}
+
+/** ioredis options for every backplane connection (`duplicate()` keeps them). */
+export const backplaneOptions: RedisOptions = {
+  enableOfflineQueue: false,
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0,
+  retryStrategy: backoff,
+  connectTimeout: 5000
+}
+
+/** `redis://user:secret@host:6379/0` as `redis://user:***@host:6379/0`, for messages and logs. */
+export function redactRedisUrl (url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== '') parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '(unparseable URL)'
+  }
+}
+
+/**
+ * Connects to the Redis at `url` and resolves once it answers. Redis unreachable: rejects with
+ * SSE_ERR_HUB_UNAVAILABLE naming the variable and the address (without its password), so a
+ * server does not start half-working. Later outages are survived: the client reconnects.
+ */
+export async function connectRedis (url: string, opts: { name?: string, variable?: string } = {}): Promise<Redis> {
+  const variable = opts.variable ?? 'REDIS_URL'
+  checkRedisUrl(url, variable)
+  const redis = new Redis(url, {
+    ...backplaneOptions,
+    lazyConnect: true,
+    // No retries until the first connection works: a wrong address should fail now, not hang.
+    retryStrategy: () => null,
+    connectionName: opts.name ?? 'fastify-sse-stream'
+  })
+  let lastError: unknown
+  // Without a listener, ioredis prints every connection error; the owner logs what matters.
+  redis.on('error', (err) => { lastError = err })
+  try {
+    await redis.connect()
+    await redis.ping()
+  } catch (err) {
+    redis.disconnect()
+    const cause = (lastError ?? err) as Error
+    throw new SSE_ERR_HUB_UNAVAILABLE(`cannot reach Redis at ${variable}=${redactRedisUrl(url)} (${cause.message}): ` +
+      `start Redis there or fix ${variable}`)
+  }
+  // From now on outages are survived; and duplicates of this client connect by themselves.
+  redis.options.retryStrategy = backoff
+  redis.options.lazyConnect = false
+  return redis
+}

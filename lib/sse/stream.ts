@@ -1,0 +1,350 @@
+// The I/O shell around the encoder: pulls messages from a source, writes them to the socket with
+// backpressure, heartbeats and coalescing, and tears everything down on disconnect, error or
+// shutdown. The wire format itself lives in encoder.ts.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import { encode, encodeComment, type Serializer, type SseInput } from './encoder.js'
+import { SSE_ERR_INVALID_SOURCE, SSE_ERR_REPLY_SENT } from '../errors.js'
+import { startHeartbeat, stopHeartbeat } from './heartbeat.js'
+
+/** What a source function receives. */
+export interface SseContext {
+  /** Aborts when the client disconnects, the server closes, or the stream ends: pass it upstream. */
+  signal: AbortSignal
+  /** `request.lastEventId`, validated: where a reconnecting client wants to resume. */
+  lastEventId: string | undefined
+  request: FastifyRequest
+  reply: FastifyReply
+}
+
+type Iterables<T> = AsyncIterable<SseInput<T>> | Iterable<SseInput<T>>
+
+/** An (async) iterable of messages, or a function of the stream's context returning one. */
+export type SseSource<T = unknown> = Iterables<T> | ((ctx: SseContext) => Iterables<T> | Promise<Iterables<T>>)
+
+/** Options of `reply.sse()`; the plugin's options are the defaults for every call. */
+export interface SseStreamOptions {
+  /**
+   * Send a comment frame after this many milliseconds without a write, so proxies and load
+   * balancers do not time an idle stream out. `0` turns it off.
+   * @default 15000
+   */
+  heartbeatMs?: number
+  /**
+   * Write `retry: <n>` at the start of the stream: how long the client waits before reconnecting.
+   * @default undefined (the client's own default, about 3 s in browsers)
+   */
+  retryMs?: number
+  /**
+   * Turns non-string `data` into text.
+   * @default JSON.stringify
+   */
+  serialize?: Serializer
+  /**
+   * Frames yielded back to back are gathered into one write of up to this many characters; a
+   * write the socket cannot take at once stops pulling from the source until it drains.
+   * @default 16384
+   */
+  highWaterMark?: number
+}
+
+export interface ResolvedStreamOptions {
+  heartbeatMs: number
+  retryMs: number | undefined
+  serialize: Serializer
+  highWaterMark: number
+}
+
+/** The plugin's bookkeeping: open streams, so `app.close()` can end them. */
+export interface StreamRegistry {
+  open: Set<SseStream>
+}
+
+const HEARTBEAT = encodeComment('') + '\n'
+// The response's stream, so its event listeners can be shared functions rather than closures made
+// for every stream (an idle connection's memory is mostly such small objects; bench S3).
+const kStream = Symbol('fastify-sse-stream.stream')
+const CLIENT_GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ERR_STREAM_DESTROYED', 'ABORT_ERR'])
+// How long an ending stream may take to flush before its socket is destroyed at shutdown.
+const SHUTDOWN_FLUSH_MS = 1000
+
+function isIterable (value: unknown): value is Iterables<unknown> {
+  return value !== null && typeof value === 'object' &&
+    (typeof (value as any)[Symbol.asyncIterator] === 'function' || typeof (value as any)[Symbol.iterator] === 'function')
+}
+
+function describe (value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
+}
+
+/** The error frame sent once a stream has started: no stack, internal text only for 4xx and our coded errors. */
+export function errorFrame (err: any): string {
+  const status = typeof err?.statusCode === 'number' ? err.statusCode : 500
+  const ours = typeof err?.code === 'string' && err.code.startsWith('SSE_ERR_')
+  const exposed = ours || (status >= 400 && status < 500)
+  const data = exposed
+    ? { code: typeof err.code === 'string' ? err.code : 'SSE_ERR_SOURCE', message: String(err.message), statusCode: status }
+    : { code: 'SSE_ERR_INTERNAL', message: 'Internal Server Error', statusCode: 500 }
+  return encode({ event: 'error', data })
+}
+
+/** One open stream. Created by `reply.sse()`; `run()` settles when the stream is over. */
+export class SseStream {
+  readonly #reply: FastifyReply
+  readonly #res: ServerResponse
+  readonly #opts: ResolvedStreamOptions
+  readonly #registry: StreamRegistry
+  readonly #controller = new AbortController()
+  #iterator: Iterator<SseInput> | AsyncIterator<SseInput> | undefined
+  #started = false
+  #closed = false
+  #pending = ''
+  #flushScheduled = false
+  #lastWrite = 0
+  #beating = false
+  #blocked = false
+  #drain: (() => void) | undefined
+  #done!: () => void
+  readonly #finished = new Promise<void>((resolve) => { this.#done = resolve })
+
+  constructor (reply: FastifyReply, opts: ResolvedStreamOptions, registry: StreamRegistry) {
+    this.#reply = reply
+    this.#res = reply.raw as ServerResponse
+    this.#opts = opts
+    this.#registry = registry
+  }
+
+  get signal (): AbortSignal { return this.#controller.signal }
+
+  /** Streams `source` to the client. Never rejects: errors become an HTTP error or an `error` event. */
+  async run (source: SseSource): Promise<void> {
+    const reply = this.#reply
+    if (reply.sent) throw new SSE_ERR_REPLY_SENT()
+    this.#registry.open.add(this)
+    const res = this.#res
+    ;(res as any)[kStream] = this
+    res.once('close', SseStream.#onResClose)
+    res.on('error', SseStream.#onResClose)
+    // The socket may already be gone (the client left while hooks ran).
+    if (res.destroyed || (res as any).socket?.destroyed === true) this.#onClose()
+
+    let iterable: Iterables<unknown>
+    try {
+      const lastEventId = reply.request.lastEventId
+      iterable = typeof source === 'function'
+        ? await source({ signal: this.signal, lastEventId, request: reply.request, reply })
+        : source
+      if (!isIterable(iterable)) throw new SSE_ERR_INVALID_SOURCE(describe(iterable))
+    } catch (err) {
+      this.#fail(err)
+      return this.#finished
+    }
+    if (this.#closed) { this.#finish(); return this.#finished }
+    const it = typeof (iterable as any)[Symbol.asyncIterator] === 'function'
+      ? (iterable as AsyncIterable<SseInput>)[Symbol.asyncIterator]()
+      : (iterable as Iterable<SseInput>)[Symbol.iterator]()
+    this.#iterator = it
+    this.#startHeartbeat()
+    // The pump runs detached: if the source is stuck awaiting something that never settles, a
+    // disconnect still settles this promise at once (see #onClose) instead of waiting for it.
+    void this.#pump(it)
+    return this.#finished
+  }
+
+  /** Ends the stream from the server side (shutdown): the source is aborted, the response ended. */
+  shutdown (): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true
+      this.#controller.abort(new Error('server is closing'))
+      this.#stopSource()
+      this.#end()
+      const res = this.#res
+      // A client that reads nothing must not hold the server open.
+      if (!res.writableFinished) setTimeout(() => { if (!res.writableFinished) res.destroy() }, SHUTDOWN_FLUSH_MS).unref()
+    }
+    return this.#finished
+  }
+
+  /** Pulls, encodes and writes until the source ends or the stream closes; never rejects. */
+  async #pump (it: Iterator<SseInput> | AsyncIterator<SseInput>): Promise<void> {
+    const { serialize, highWaterMark } = this.#opts
+    try {
+      while (!this.#closed) {
+        const step = await it.next()
+        if (this.#closed) return
+        if (step.done === true) break
+        const text = encode(step.value, serialize)
+        if (text === '') continue
+        this.#pending += text
+        if (this.#pending.length >= highWaterMark) this.#flush()
+        else if (!this.#flushScheduled) {
+          this.#flushScheduled = true
+          setImmediate(SseStream.#flushSoon, this)
+        }
+        // Backpressure: pull nothing more until the socket has taken what it was given.
+        if (this.#blocked) await this.#waitDrain()
+      }
+    } catch (err) {
+      this.#fail(err)
+      return
+    }
+    if (this.#closed) return
+    this.#closed = true
+    this.#end()
+  }
+
+  // Gathers what the source yields within one turn of the event loop into a single write: one
+  // syscall and one chunk header for many small frames, and no delay for a lone one.
+  static #flushSoon (stream: SseStream): void {
+    stream.#flushScheduled = false
+    if (!stream.#closed) stream.#flush()
+  }
+
+  /** Writes what is pending; marks the stream blocked when the socket buffer is full. */
+  #flush (): void {
+    const text = this.#pending
+    if (text === '') return
+    this.#pending = ''
+    if (!this.#started) this.#start()
+    this.#lastWrite = performance.now()
+    if (!this.#res.write(text)) this.#blocked = true
+  }
+
+  #waitDrain (): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.#closed || !this.#blocked) resolve()
+      else this.#drain = resolve
+    })
+  }
+
+  static #onResDrain (this: ServerResponse): void {
+    (this as any)[kStream].#onDrain()
+  }
+
+  static #onResClose (this: ServerResponse, err?: unknown): void {
+    (this as any)[kStream].#onClose(err)
+  }
+
+  #onDrain (): void {
+    this.#blocked = false
+    const resolve = this.#drain
+    this.#drain = undefined
+    resolve?.()
+  }
+
+  /** Headers go out with the first frame, so an error before it can still be an HTTP error. */
+  #start (): void {
+    this.#started = true
+    const reply = this.#reply
+    const headers: Record<string, any> = reply.getHeaders()
+    headers['content-type'] = 'text/event-stream; charset=utf-8'
+    headers['cache-control'] = 'no-cache'
+    // nginx buffers proxied responses unless told otherwise.
+    headers['x-accel-buffering'] = 'no'
+    delete headers['content-length']
+    // Connection-specific headers are forbidden in HTTP/2 (RFC 9113 §8.2.2).
+    if (reply.request.raw.httpVersionMajor === 1) headers.connection = 'keep-alive'
+    else delete headers.connection
+    reply.hijack()
+    this.#res.on('drain', SseStream.#onResDrain)
+    this.#res.writeHead(reply.statusCode, headers)
+    // Sent on their own, the header block is flattened once; written with the first frame, Node
+    // keeps it as a rope of ~23 pieces for the life of the connection (0.7 KB; bench S3).
+    if (reply.request.raw.httpVersionMajor === 1) this.#res.flushHeaders()
+    if (this.#opts.retryMs !== undefined) this.#res.write(encode({ retry: this.#opts.retryMs }))
+  }
+
+  #startHeartbeat (): void {
+    if (this.#opts.heartbeatMs === 0) return
+    this.#lastWrite = performance.now()
+    this.#beating = true
+    startHeartbeat(this, this.#opts.heartbeatMs)
+  }
+
+  /** For the shared heartbeat clock (lib/sse/heartbeat.ts). */
+  get lastWrite (): number { return this.#lastWrite }
+
+  /** A comment frame, written now: the stream has been idle for a whole heartbeat period. */
+  beat (): void {
+    if (this.#closed) return
+    this.#pending += HEARTBEAT
+    this.#flush()
+  }
+
+  #onClose (err?: unknown): void {
+    if (err !== undefined && !isClientGone(err)) this.#reply.log.warn({ err }, 'SSE response error')
+    if (this.#closed) { this.#finish(); return }
+    // The client went away: stop the source and its upstream work at once.
+    this.#reply.log.debug('SSE client disconnected')
+    this.#closed = true
+    this.#controller.abort(new Error('client disconnected'))
+    this.#stopSource()
+    this.#finish()
+  }
+
+  #fail (err: any): void {
+    if (this.#closed) { this.#finish(); return }
+    this.#closed = true
+    this.#controller.abort(err)
+    this.#stopSource()
+    if (!this.#started && this.#pending === '') {
+      // Nothing yielded yet: an ordinary HTTP error through Fastify's error handler, with a JSON body.
+      this.#cleanup()
+      this.#reply.send(err)
+      this.#finish()
+      return
+    }
+    this.#reply.log.error({ err }, 'SSE source failed after the stream started')
+    this.#pending += errorFrame(err)
+    this.#end()
+  }
+
+  #stopSource (): void {
+    const it = this.#iterator
+    this.#iterator = undefined
+    this.#onDrain()
+    if (it?.return === undefined) return
+    // Not awaited: an async generator stuck on an await runs its `finally` once that await
+    // settles, which the aborted signal makes happen for any upstream request given it.
+    try {
+      const r = it.return()
+      if (r instanceof Promise) r.catch((err) => this.#reply.log.debug({ err }, 'SSE source failed while closing'))
+    } catch (err) {
+      this.#reply.log.debug({ err }, 'SSE source failed while closing')
+    }
+  }
+
+  #end (): void {
+    this.#cleanup()
+    if (this.#pending !== '' || this.#started) {
+      this.#flush()
+      this.#res.end()
+    } else if (!this.#res.destroyed) {
+      // The source ended without yielding anything: an empty but valid stream.
+      this.#start()
+      this.#res.end()
+    }
+    if (this.#res.writableFinished || this.#res.destroyed) this.#finish()
+    else this.#res.once('finish', () => this.#finish())
+  }
+
+  #cleanup (): void {
+    if (this.#beating) {
+      this.#beating = false
+      stopHeartbeat(this, this.#opts.heartbeatMs)
+    }
+    this.#res.removeListener('drain', SseStream.#onResDrain)
+  }
+
+  #finish (): void {
+    if (!this.#controller.signal.aborted) this.#controller.abort(new Error('stream ended'))
+    this.#cleanup()
+    this.#registry.open.delete(this)
+    this.#done()
+  }
+}
+
+/** Errors that only mean the client went away; logged at debug, never as failures. */
+export function isClientGone (err: any): boolean {
+  return CLIENT_GONE.has(err?.code) || err?.name === 'AbortError'
+}

@@ -1,0 +1,162 @@
+// An OpenAI-compatible chat stream (LM Studio, Ollama, vLLM, llama.cpp, OpenAI, or our own demo
+// model) as an async iterable of tokens and a final `done`, through the `openai` SDK 6.x (7.x needs
+// Node 22). The caller's AbortSignal reaches the SDK's fetch, so a client that goes away cancels
+// the upstream HTTP request at once, even while we still wait for its first byte.
+import OpenAI from 'openai'
+import { mapUpstreamError, timeoutError } from './llm-errors.js'
+import { SSE_ERR_UPSTREAM_FAILED, SSE_ERR_UPSTREAM_REJECTED } from './errors.js'
+
+export interface ChatMessage {
+  role: 'system' | 'developer' | 'user' | 'assistant'
+  content: string
+}
+
+export interface ChatRequest {
+  model: string
+  messages: ChatMessage[]
+  temperature?: number
+  max_tokens?: number
+}
+
+export interface ChatUsage {
+  prompt_tokens: number
+  completion_tokens: number
+  total_tokens: number
+}
+
+/** A piece of the answer, or the end of it. */
+export type ChatEvent =
+  | { type: 'token', text: string }
+  | { type: 'done', finish_reason: string, usage: ChatUsage | null, model: string }
+
+export interface StreamChatOptions {
+  /** Aborting it cancels the upstream request; the iteration then ends quietly. */
+  signal?: AbortSignal
+  /** SSE_ERR_UPSTREAM_TIMEOUT when no token has arrived this long after the request. @default 60000 */
+  firstTokenTimeoutMs?: number
+  /** SSE_ERR_UPSTREAM_TIMEOUT when the upstream is silent this long between tokens. @default 30000 */
+  idleTimeoutMs?: number
+  /** Masked out of upstream messages that end up in our errors. */
+  apiKey?: string
+}
+
+export interface LlmClientOptions {
+  baseURL: string
+  apiKey?: string
+  /**
+   * SDK retries (connection errors, 408, 409, 429, 5xx) before the first byte. 0 by default: the
+   * SDK would wait out a 429's `retry-after` while our client stares at nothing; passing the 429 on
+   * lets the client decide.
+   * @default 0
+   */
+  maxRetries?: number
+}
+
+/** An SDK client for one upstream. Local servers need no key; the SDK insists on one, so it gets a placeholder. */
+export function createLlmClient (opts: LlmClientOptions): OpenAI {
+  return new OpenAI({
+    baseURL: opts.baseURL,
+    apiKey: opts.apiKey ?? 'not-needed',
+    maxRetries: opts.maxRetries ?? 0,
+    // The SDK logs malformed chunks to the console itself; we report them as coded errors instead.
+    logLevel: 'off'
+  })
+}
+
+/** The first model the upstream lists (`GET /models`): what LM Studio or Ollama has loaded. */
+export async function firstModel (client: OpenAI, signal?: AbortSignal, apiKey?: string): Promise<string> {
+  try {
+    for await (const model of client.models.list({ signal })) return model.id
+  } catch (err) {
+    throw mapUpstreamError(err, client.baseURL, apiKey, false)
+  }
+  throw new SSE_ERR_UPSTREAM_REJECTED(client.baseURL, 404, 'it lists no models; load one or set LLM_MODEL')
+}
+
+/**
+ * Streams one chat completion. Yields `{ type: 'token' }` for every non-empty content delta, then one
+ * `{ type: 'done' }` with the finish reason and usage (`stream_options.include_usage`). Throws coded
+ * errors (routes/events/llm-errors.ts); returns quietly, without `done`, when `signal` aborts.
+ */
+export async function * streamChat (client: OpenAI, request: ChatRequest, opts: StreamChatOptions = {}): AsyncGenerator<ChatEvent> {
+  const where = client.baseURL
+  const firstMs = opts.firstTokenTimeoutMs ?? 60_000
+  const idleMs = opts.idleTimeoutMs ?? 30_000
+  const outer = opts.signal
+  const controller = new AbortController()
+  const onAbort = (): void => controller.abort(outer?.reason)
+  // A function, not a narrowed property: the signal changes under our awaits.
+  const gone = (): boolean => outer?.aborted === true
+  if (gone()) return
+  outer?.addEventListener('abort', onAbort, { once: true })
+
+  // One timer, re-armed only when it fires: it measures silence from the upstream, and the time we
+  // spend suspended in `yield` (a slow client) counts as activity, not as upstream silence.
+  let expired: number | undefined
+  let gotToken = false
+  let last = performance.now()
+  let timer: NodeJS.Timeout | undefined
+  let waiting = true
+  const check = (): void => {
+    const limit = gotToken ? idleMs : firstMs
+    const silent = performance.now() - last
+    if (!waiting) {
+      // Suspended in `yield`: the consumer is slow, the upstream is not silent.
+      timer = setTimeout(check, limit)
+    } else if (silent >= limit - 1) {
+      expired = limit
+      controller.abort(timeoutError(where, limit))
+    } else {
+      timer = setTimeout(check, limit - silent)
+    }
+  }
+  timer = setTimeout(check, firstMs)
+
+  let midStream = false
+  try {
+    const stream = await client.chat.completions.create(
+      { ...request, stream: true, stream_options: { include_usage: true } },
+      { signal: controller.signal })
+    midStream = true
+    let finishReason: string | undefined
+    let usage: ChatUsage | null = null
+    let model = request.model
+    for await (const chunk of stream) {
+      last = performance.now()
+      if (typeof chunk.model === 'string' && chunk.model !== '') model = chunk.model
+      if (chunk.usage != null) usage = chunk.usage
+      const choice = chunk.choices?.[0]
+      if (choice === undefined) continue
+      if (choice.finish_reason != null) finishReason = choice.finish_reason
+      const text = choice.delta?.content
+      if (typeof text === 'string' && text !== '') {
+        if (!gotToken) {
+          // From now on the idle limit applies; re-arm once so a shorter one is not missed.
+          gotToken = true
+          clearTimeout(timer)
+          timer = setTimeout(check, idleMs)
+        }
+        waiting = false
+        yield { type: 'token', text }
+        waiting = true
+        last = performance.now()
+      }
+    }
+    // An aborted SDK stream ends silently rather than throwing: find out why it ended.
+    if (expired !== undefined) throw timeoutError(where, expired)
+    if (gone()) return
+    if (finishReason === undefined) {
+      throw new SSE_ERR_UPSTREAM_FAILED(where, 'the stream ended before the model finished (no finish_reason); see the LLM server\'s logs')
+    }
+    yield { type: 'done', finish_reason: finishReason, usage, model }
+  } catch (err) {
+    if (expired !== undefined) throw timeoutError(where, expired)
+    if (gone()) return
+    throw mapUpstreamError(err, where, opts.apiKey, midStream)
+  } finally {
+    clearTimeout(timer)
+    outer?.removeEventListener('abort', onAbort)
+    // Ends the upstream request if the consumer stopped early (`return()` after a disconnect).
+    controller.abort()
+  }
+}

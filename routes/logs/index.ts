@@ -1,0 +1,72 @@
+// GET /logs: the server's own pino records, live, from the hub the log stream publishes into
+// (routes/logs/log-stream.ts). Filtered by minimum level, replayable by Last-Event-ID; a reader that falls
+// behind loses its oldest queued records and is told how many with `event: gap`
+// (notes/sse-rules.md §8.3) instead of holding the server's memory.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Hub } from '../../lib/hub/hub.js'
+import { hubSource } from '../../lib/hub/source.js'
+import { logTopicsFrom, type LogLevelName } from './log-stream.js'
+import { logsQuery, logsResponses } from './schema.js'
+import { SSE_ERR_UNAUTHORIZED } from './errors.js'
+
+export interface LogsRouteOptions {
+  /** The hub `createLogStream` publishes into. */
+  hub: Hub
+  /**
+   * `LOGS_TOKEN`: when set, a request must carry `Authorization: Bearer <token>` or `?token=`.
+   * @default undefined (open)
+   */
+  token?: string
+}
+
+interface LogsQuery { level: LogLevelName, token?: string }
+
+const DESCRIPTION = `The server's own log records as Server-Sent Events, credentials redacted.
+
+- \`log\`: one pino record (JSON), id \`<epoch>:<seq>\`; reconnecting with \`Last-Event-ID\` replays what was missed.
+- \`gap\`: \`{ count }\` records were dropped because this reader fell behind.
+- \`reset\`: the \`Last-Event-ID\` cannot be resumed; the history follows.
+
+When the server has \`LOGS_TOKEN\`, send \`Authorization: Bearer <token>\` (or \`?token=\` from a browser).`
+
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
+
+const logs: FastifyPluginAsync<LogsRouteOptions> = async (app, opts) => {
+  const { hub } = opts
+  const expected = opts.token === undefined || opts.token === '' ? undefined : digest(opts.token)
+
+  async function authorize (request: FastifyRequest<{ Querystring: Partial<LogsQuery> }>, reply: FastifyReply): Promise<void> {
+    if (expected === undefined) return
+    const header = request.headers.authorization
+    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
+    const given = match?.[1] ?? request.query.token
+    reply.header('www-authenticate', 'Bearer realm="logs"')
+    if (given === undefined || given === '') throw new SSE_ERR_UNAUTHORIZED('this route needs the LOGS_TOKEN as a bearer token')
+    // Compared as digests: constant time, whatever the lengths.
+    if (!timingSafeEqual(digest(given), expected)) throw new SSE_ERR_UNAUTHORIZED('wrong token')
+    reply.removeHeader('www-authenticate')
+  }
+
+  app.get<{ Querystring: LogsQuery }>('/logs', {
+    onRequest: authorize,
+    schema: {
+      tags: ['streams'],
+      summary: 'The server\'s own logs as Server-Sent Events',
+      description: DESCRIPTION,
+      querystring: logsQuery,
+      response: logsResponses
+    }
+  }, (request, reply) => {
+    const { level } = request.query
+    const source = hubSource(hub, { topics: logTopicsFrom(level), overflow: 'drop' })
+    return reply.sse(async function * (ctx) {
+      const records = source(ctx)
+      // Sent at once, so the client sees the stream open (EventSource \`open\`) before the next record.
+      yield { comment: `logs at level ${level} and above` }
+      yield * records
+    })
+  })
+}
+
+export default logs

@@ -1,0 +1,146 @@
+// The service around the plugin: `buildApp(config)` wires Swagger (OpenAPI 3.2, so stream routes
+// can carry `itemSchema`), Swagger UI at /docs, the demo page from static/, the plugin and the
+// routes. service/server.ts listens; tests call buildApp() with their own config.
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import fastifyStatic from '@fastify/static'
+import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { STATUS_CODES } from 'node:http'
+import sse from '../lib/index.js'
+import type { AppConfig } from './config.js'
+import { packageRoot } from './package-root.js'
+import { createUpstreamResolver } from '../routes/events/upstream.js'
+import { SSE_ERR_UPSTREAM_UNREACHABLE } from '../routes/events/errors.js'
+import { createHub } from '../lib/hub/hub.js'
+import { createRedisHub } from '../lib/redis/hub.js'
+import { createRedisGenerations } from '../lib/redis/generations.js'
+import { createRedisLock } from '../lib/redis/lock.js'
+import { connectRedis } from '../lib/redis/connect.js'
+import health from '../routes/health/index.js'
+import { createLogStream, logRedaction } from '../routes/logs/log-stream.js'
+import events from '../routes/events/index.js'
+import { createGenerations } from '../lib/generations/store.js'
+import demoModel from '../routes/demo-model/index.js'
+import ticker from '../routes/ticker/index.js'
+import logs from '../routes/logs/index.js'
+
+const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string, description: string }
+
+/** Where this app listens, as the `/v1` base URL the SDK uses to reach the built-in demo model. */
+export function selfBaseURL (app: FastifyInstance): string {
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') {
+    throw new SSE_ERR_UPSTREAM_UNREACHABLE('the built-in demo model (this server is not listening on TCP)')
+  }
+  // A wildcard address is not a destination; the loopback of the same family is.
+  let host = address.address
+  if (host === '0.0.0.0') host = '127.0.0.1'
+  else if (host === '::') host = '::1'
+  if (address.family === 'IPv6' || host.includes(':')) host = `[${host}]`
+  return `http://${host}:${address.port}/v1`
+}
+
+/** Trust the nearest `hops` proxies in X-Forwarded-For (proxy-addr's hop-count rule as a function). */
+function hopsOf (hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops
+}
+
+/** Builds the whole service; call `listen()` on the result. */
+export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
+  // One hub for the broadcast routes; the logger tees its records into it for /logs, with
+  // credentials redacted before they reach stdout or the hub.
+  const hub = createHub(config.hub)
+  // With REDIS_URL, what clients may resume on another instance goes through Redis: the ticker's
+  // hub and the generations. /logs stays per instance: a log stream must not depend on the thing
+  // whose failure it may have to report. Redis unreachable here stops the start, naming REDIS_URL.
+  const redis = config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl)
+  const broadcast = redis === undefined ? hub : createRedisHub({ redis, ...config.hub })
+  const app = Fastify({
+    logger: { level: config.logLevel, stream: createLogStream({ hub }), ...logRedaction },
+    // Idle keep-alive sockets (ours too: the demo model is reached over HTTP) must not hold close().
+    forceCloseConnections: true,
+    // Behind a proxy, request.ip must be the client's: it keys the rate limit and owns generations.
+    trustProxy: typeof config.trustProxy === 'number'
+      ? hopsOf(config.trustProxy)
+      : config.trustProxy
+  })
+
+  // Never a stack, never the text of an unexpected 5xx: our coded errors and 4xx keep their message.
+  app.setErrorHandler((err: FastifyError & { retryAfter?: string }, request, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+    const ours = typeof err.code === 'string' && err.code.startsWith('SSE_ERR_')
+    if (ours && status >= 500) {
+      // An upstream that is down or misconfigured is an operational condition, not a bug: one
+      // line with the cause, no stack.
+      const cause = (err.cause as Error | undefined)?.message
+      request.log.warn({ code: err.code, cause }, err.message)
+    } else if (status >= 500) {
+      request.log.error({ err }, 'request failed')
+    } else {
+      request.log.info({ err }, 'request rejected')
+    }
+    if (err.retryAfter !== undefined) reply.header('retry-after', err.retryAfter)
+    const exposed = ours || status < 500
+    return reply.code(exposed ? status : 500).send({
+      statusCode: exposed ? status : 500,
+      code: exposed && typeof err.code === 'string' ? err.code : 'SSE_ERR_INTERNAL',
+      error: exposed ? (STATUS_CODES[status] ?? 'Error') : 'Internal Server Error',
+      message: exposed ? err.message : 'Internal Server Error'
+    })
+  })
+
+  // Before the routes: it collects them in an onRoute hook.
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.2.0',
+      info: { title: 'fastify-sse-stream demo service', description: pkg.description, version: pkg.version },
+      tags: [
+        { name: 'streams', description: 'Server-Sent Events routes (text/event-stream)' },
+        { name: 'demo model', description: 'The built-in OpenAI-compatible model used when no LLM is configured' },
+        { name: 'service', description: 'Operating the service: health' }
+      ]
+    }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  // Browsers wait about 3 s before reconnecting a dropped EventSource; resuming within 1 s feels live.
+  await app.register(sse, { retryMs: 1000, maxStreams: config.maxStreams })
+
+  await app.register(fastifyStatic, { root: join(packageRoot, 'static'), prefix: '/' })
+
+  const upstream = createUpstreamResolver(config.llm, () => selfBaseURL(app))
+  const generations = config.resume === false
+    ? undefined
+    : redis === undefined ? createGenerations(config.resume) : createRedisGenerations({ redis, ...config.resume })
+  if (generations !== undefined) app.addHook('onClose', () => generations.close())
+  await app.register(events, {
+    resume: generations === undefined ? false : { generations },
+    upstream,
+    firstTokenTimeoutMs: config.llm.firstTokenTimeoutMs,
+    idleTimeoutMs: config.llm.idleTimeoutMs,
+    maxPromptChars: config.maxPromptChars,
+    rateLimit: config.rateLimit
+  })
+  await app.register(demoModel, { tokenDelayMs: config.demoTokenDelayMs })
+
+  // One instance runs the simulated feed; the lock passes on within 5 s when its holder dies.
+  const lock = redis === undefined ? undefined : createRedisLock({ redis, key: 'sse:lock:ticker-feed' })
+  await app.register(ticker, { hub: broadcast, intervalMs: config.tickerIntervalMs, exclusive: lock?.exclusive })
+  await app.register(logs, { hub, token: config.logsToken })
+  await app.register(health, {
+    hub: broadcast,
+    backplane: redis === undefined ? 'memory' : 'redis',
+    openStreams: () => app.sseOpenStreams,
+    maxStreams: config.maxStreams,
+    feeds: lock === undefined ? undefined : () => ({ ticker: lock.held })
+  })
+  app.addHook('onClose', async () => {
+    await hub.close()
+    if (broadcast !== hub) await broadcast.close()
+    // After the routes' own onClose hooks (the ticker releases its lock, generations end).
+    if (redis !== undefined) await redis.quit().catch(() => redis.disconnect())
+  })
+
+  return app
+}

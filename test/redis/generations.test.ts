@@ -1,0 +1,138 @@
+// Resumable generations on Redis: two stores on one redis-server stand for two instances.
+import t, { type Test } from 'tap'
+import { createParser } from 'eventsource-parser'
+import type { Redis } from 'ioredis'
+import type { Generations } from '../../lib/generations/store.js'
+import { createRedisGenerations } from '../../lib/redis/generations.js'
+import { connectRedis } from '../../lib/redis/connect.js'
+import { redisMissing, startRedis, type RedisServer } from '../helpers/redis.js'
+import { controlled } from '../helpers/producer.js'
+
+/** Reads a follow until it ends (or `until` holds); returns the parsed events. */
+async function collect (frames: AsyncIterable<{ text: string }>, until?: (data: string[]) => boolean) {
+  const data: string[] = []
+  const ids: string[] = []
+  const parser = createParser({ onEvent: (e) => { data.push(e.data); ids.push(e.id ?? '') } })
+  for await (const frame of frames) {
+    parser.feed(frame.text)
+    if (until?.(data) === true) break
+  }
+  return { data, ids }
+}
+
+interface Two { a: Generations, b: Generations, server: RedisServer, redis: Redis }
+
+async function two (t: Test, opts: { graceMs?: number, ttlMs?: number } = {}): Promise<Two> {
+  const server = await startRedis(t)
+  const ra = await connectRedis(server.url)
+  const rb = await connectRedis(server.url)
+  const a = createRedisGenerations({ redis: ra, ...opts })
+  const b = createRedisGenerations({ redis: rb, ...opts })
+  t.teardown(async () => { await Promise.all([a.close(), b.close()]); ra.disconnect(); rb.disconnect() })
+  return { a, b, server, redis: ra }
+}
+
+t.test('a generation started on one instance is replayed and followed live from another', { skip: redisMissing() }, async (t) => {
+  const { a, b } = await two(t)
+  const p = controlled()
+  const id = await a.start('me', p.produce)
+  t.match(id, /^[A-Za-z0-9_-]{22}$/)
+  p.push({ data: 'a' }, { data: 'b' }, { data: 'c' })
+  const first = await collect(a.follow(id, 0, new AbortController().signal), (d) => d.length >= 2)
+  t.same(first.data.slice(0, 2), ['a', 'b'])
+  const found = await b.lookup(`${id}:2`, 'me')
+  t.same(found, { status: 'resumable', id, after: 2 })
+  const rest = collect(b.follow(id, 2, new AbortController().signal))
+  p.push({ data: 'd' }, { event: 'done', data: { finish_reason: 'stop' } })
+  p.end()
+  const { data, ids } = await rest
+  t.same(data, ['c', 'd', '{"finish_reason":"stop"}'], 'what it missed, then live, then done')
+  t.same(ids, [`${id}:3`, `${id}:4`, `${id}:5`])
+  t.same(await b.lookup(`${id}:5`, 'me'), { status: 'finished' })
+  t.same(await a.lookup(`${id}:4`, 'me'), { status: 'resumable', id, after: 4 })
+})
+
+t.test('another owner, a guessed id or a seq beyond the end is unknown, and cannot stop it', { skip: redisMissing() }, async (t) => {
+  const { a, b } = await two(t)
+  const p = controlled()
+  const id = await a.start('alice', p.produce)
+  p.push({ data: 'secret' })
+  p.end()
+  await collect(a.follow(id, 0, new AbortController().signal))
+  t.same(await b.lookup(`${id}:0`, 'mallory'), { status: 'unknown' })
+  t.same(await b.lookup(`${'A'.repeat(22)}:0`, 'alice'), { status: 'unknown' })
+  t.same(await b.lookup(`${id}:99`, 'alice'), { status: 'unknown' })
+  t.same(await b.lookup('not-ours', 'alice'), { status: 'unknown' })
+  t.equal(await b.stop(id, 'mallory'), false)
+  t.equal(await b.stop('../../etc', 'alice'), false)
+})
+
+t.test('a stop received by another instance aborts the producer where it runs, at once', { skip: redisMissing() }, async (t) => {
+  const { a, b, redis } = await two(t, { graceMs: 60_000 })
+  // The runner's pub/sub connection is up once it counts as a subscriber of the stop channel.
+  for (let i = 0; i < 200 && (await redis.pubsub('NUMSUB', 'sse:gen:stop') as [string, number])[1] < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  const p = controlled()
+  const id = await a.start('me', p.produce)
+  const following = collect(a.follow(id, 0, new AbortController().signal))
+  p.push({ data: 'a' })
+  const started = Date.now()
+  t.equal(await b.stop(id, 'me'), true)
+  t.equal(await p.aborted, 'stopped')
+  t.ok(Date.now() - started < 500, 'through pub/sub, not the next tick')
+  const { data } = await following
+  t.same(data, ['a', '{"finish_reason":"stopped"}'], 'the follower sees the stopped done and the end')
+})
+
+t.test('with no client attached on any instance, the producer is aborted after the grace period', { skip: redisMissing() }, async (t) => {
+  const { a, b } = await two(t, { graceMs: 150 })
+  const p = controlled()
+  const id = await a.start('me', p.produce)
+  // Attached on B for longer than the grace period: the generation goes on.
+  const ac = new AbortController()
+  const onB = collect(b.follow(id, 0, ac.signal))
+  for (let i = 0; i < 6; i++) { p.push({ data: String(i) }); await new Promise((resolve) => setTimeout(resolve, 50)) }
+  let aborted = false
+  void p.aborted.then(() => { aborted = true })
+  t.equal(aborted, false, 'a client on the other instance counts')
+  ac.abort()
+  await onB
+  const left = Date.now()
+  t.match(await p.aborted, /grace period/)
+  const after = Date.now() - left
+  t.ok(after >= 100 && after < 2000, `aborted ${after} ms after the last client left`)
+})
+
+t.test('a failing producer ends every follower with the same coded error', { skip: redisMissing() }, async (t) => {
+  const { a, b } = await two(t)
+  const id = await a.start('me', async function * () {
+    yield { data: 'x' }
+    throw Object.assign(new Error('upstream broke'), { code: 'SSE_ERR_UPSTREAM_FAILED', statusCode: 502 })
+  })
+  const frames = b.follow(id, 0, new AbortController().signal)
+  await t.rejects(collect(frames), { code: 'SSE_ERR_UPSTREAM_FAILED', statusCode: 502, message: 'upstream broke' })
+  t.same(await b.lookup(`${id}:1`, 'me'), { status: 'finished' })
+})
+
+t.test('Redis lost mid-follow: the follower gets SSE_ERR_HUB_UNAVAILABLE, nothing crashes, and it works again after', { skip: redisMissing() }, async (t) => {
+  const { a, b, server } = await two(t)
+  const p = controlled()
+  const id = await a.start('me', p.produce)
+  p.push({ data: 'a' })
+  const frames = b.follow(id, 0, new AbortController().signal)
+  const reading = collect(frames)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const failed = t.rejects(reading, { code: 'SSE_ERR_HUB_UNAVAILABLE' })
+  await server.kill()
+  await failed
+  await t.rejects(b.start('me', controlled().produce), { code: 'SSE_ERR_HUB_UNAVAILABLE' }, 'refused at once, not queued')
+  await server.start()
+  const connected = async (g: Generations): Promise<string> => {
+    for (let i = 0; i < 200; i++) {
+      try { return await g.start('me', async function * () { yield { data: 'again' } }) } catch { await new Promise((resolve) => setTimeout(resolve, 25)) }
+    }
+    throw new Error('Redis did not come back')
+  }
+  const again = await connected(b)
+  const { data } = await collect(a.follow(again, 0, new AbortController().signal))
+  t.same(data, ['again'], 'started on B after the restart, followed on A')
+})
