@@ -4,9 +4,7 @@
 //   tail URL      prints the events of any SSE stream (`--json`: one object a line, for jq)
 // Exit codes are part of the interface (docs/client.md): scripts branch on them.
 import { parseArgs } from 'node:util'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { packageRoot } from '../../service/package-root.js'
+import { createRequire } from 'node:module'
 import {
   generate,
   streamEvents,
@@ -26,13 +24,14 @@ const DEFAULT_URL = 'http://127.0.0.1:8080'
 const NAME = 'fastify-sse-stream'
 
 const EXIT_CODES = `Exit codes: 0 done, 1 the stream sent an error event (or broke its contract), 2 usage,
-3 HTTP error status, 4 server unreachable, 130 interrupted (Ctrl-C).`
+3 HTTP error status, 4 server unreachable, 130 interrupted (Ctrl-C or SIGTERM).`
 
 const HELP = `Usage: ${NAME} <command> [options]
 
 Commands:
   ask "prompt"   Stream an answer from a ${NAME} server's /events
-  tail URL       Print the events of any Server-Sent Events stream
+  tail URL|PATH  Print the events of any Server-Sent Events stream (a PATH such as /ticker
+                 is on the same default server as ask)
 
 Run \`${NAME} <command> --help\` for its options; \`${NAME} --version\` for the version.
 
@@ -55,8 +54,9 @@ Options:
 ${EXIT_CODES}
 `
 
-const TAIL_HELP = `Usage: ${NAME} tail URL [options]
+const TAIL_HELP = `Usage: ${NAME} tail URL|PATH [options]
 
+A PATH such as /ticker is read from --url (default ${DEFAULT_URL}, as for ask).
 Prints each event as it arrives: its data, prefixed with [event] unless it is a plain message.
 Reconnects with Last-Event-ID when the connection drops or the stream ends. Stops on 204, after a
 \`done\` event, or when the stream ends with --once.
@@ -67,6 +67,7 @@ Options:
                         (\`| jq '.data | fromjson'\` for JSON data)
   --last-event-id ID    Resume after this event id
   --header "K: V"       A request header (repeatable)
+  --url URL             The server a PATH is on (default ${DEFAULT_URL})
   --once                Do not reconnect when the stream ends
   -h, --help            This help
 
@@ -187,7 +188,8 @@ async function ask (args: string[], signal: AbortSignal): Promise<number> {
     const done = await gen.done
     clearInterval(timer)
     live?.clear()
-    if (!endsWithNewline && process.stdout.isTTY === true) process.stdout.write('\n')
+    // A text file (or the next shell prompt) wants a last newline; the answer rarely has one.
+    if (!endsWithNewline) process.stdout.write('\n')
     const completion = done.usage?.completion_tokens ?? tokens
     const stats = [
       `first token ${firstAt === undefined ? '-' : Math.round(firstAt - started) + ' ms'}`,
@@ -220,13 +222,18 @@ async function tail (args: string[], signal: AbortSignal): Promise<number> {
       json: { type: 'boolean' },
       'last-event-id': { type: 'string' },
       header: { type: 'string', multiple: true },
+      url: { type: 'string', default: DEFAULT_URL },
       once: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' }
     }
   })
   if (values.help === true) { process.stdout.write(TAIL_HELP); return EXIT_OK }
-  if (positionals.length !== 1) throw new UsageError('tail needs one URL: fastify-sse-stream tail http://127.0.0.1:8080/ticker')
-  const url = checkUrl(positionals[0], 'URL')
+  if (positionals.length !== 1) throw new UsageError('tail needs one URL or path: fastify-sse-stream tail /ticker')
+  const target = positionals[0]
+  // `/ticker` is a path on the default server (or --url), like ask's; anything else a full URL.
+  const url = target.startsWith('/') && !target.startsWith('//')
+    ? new URL(target, checkUrl(values.url, '--url')).href
+    : checkUrl(target, 'URL')
   const only = values.event === undefined ? undefined : new Set(values.event)
   const events = streamEvents(url, {
     headers: parseHeaders(values.header),
@@ -278,12 +285,16 @@ function report (err: unknown, command: string): number {
 async function main (argv: string[]): Promise<number> {
   const [command = '', ...rest] = argv
   const controller = new AbortController()
-  // Ctrl-C aborts the request (the server sees the disconnect at once); a second one kills.
-  const onSigint = (): void => {
+  // Ctrl-C or SIGTERM aborts the request; for `ask` that also stops the generation on the server
+  // (generate() sends the stop before the loop unwinds). A second signal exits at once.
+  let interruptedBy: string | undefined
+  const onSignal = (signal: NodeJS.Signals): void => {
     if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED)
+    interruptedBy = signal
     controller.abort()
   }
-  process.on('SIGINT', onSigint)
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   // `| head` closing the pipe is a normal way to stop reading, not a crash.
   let pipeClosed = false
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -295,7 +306,9 @@ async function main (argv: string[]): Promise<number> {
     if (command === 'ask') return await ask(rest, controller.signal)
     if (command === 'tail') return await tail(rest, controller.signal)
     if (command === '--version' || command === '-v') {
-      const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }
+      // The package's own `./package.json` export: the same from lib/client/cli.ts and from
+      // dist/lib/client/cli.js, and the library never reaches into the demo service for it.
+      const pkg = createRequire(import.meta.url)(`${NAME}/package.json`) as { version: string }
       process.stdout.write(pkg.version + '\n')
       return EXIT_OK
     }
@@ -304,11 +317,15 @@ async function main (argv: string[]): Promise<number> {
     return EXIT_USAGE
   } catch (err) {
     if (controller.signal.aborted) {
-      return pipeClosed ? EXIT_OK : EXIT_INTERRUPTED
+      if (pipeClosed) return EXIT_OK
+      const stopped = command === 'ask' ? '; the generation was stopped' : ''
+      process.stderr.write(`${NAME}: interrupted (${interruptedBy ?? 'aborted'})${stopped}\n`)
+      return EXIT_INTERRUPTED
     }
     return report(err, command === 'ask' || command === 'tail' ? command : '')
   } finally {
-    process.off('SIGINT', onSigint)
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
 }
 

@@ -388,6 +388,9 @@ export interface Generation extends AsyncIterable<string> {
   readonly done: Promise<Done>
 }
 
+// How long a stop request may take before the client gives up on it (it never blocks for longer).
+const STOP_TIMEOUT_MS = 5000
+
 // Ids from /events are `<generation>:<seq>`.
 function splitId (id: string | undefined): [string, number] | undefined {
   const colon = id?.lastIndexOf(':') ?? -1
@@ -401,6 +404,10 @@ function splitId (id: string | undefined): [string, number] | undefined {
  * A dropped connection is resumed with `Last-Event-ID`; tokens the server sends again are skipped.
  * A server that cannot resume starts a new generation instead: that throws `SseProtocolError`
  * rather than splice two different answers together. An `error` event throws `SseEventError`.
+ * Leaving on purpose — `break`, `return`, or aborting `signal` — stops the generation on the
+ * server (`DELETE <path>/<generation>`), so its upstream request ends too; a dropped connection
+ * does not, and is resumed.
+ 
  */
 export function generate (baseUrl: string | URL, options: GenerateOptions): Generation {
   const { prompt, messages, system, model, temperature, max_tokens: maxTokens, path, ...rest } = options
@@ -418,6 +425,25 @@ export function generate (baseUrl: string | URL, options: GenerateOptions): Gene
   if (temperature !== undefined) body.temperature = temperature
   if (maxTokens !== undefined) body.max_tokens = maxTokens
 
+  const stopHeaders = new Headers(rest.headers)
+  stopHeaders.delete('content-type')
+  stopHeaders.delete('accept')
+  const doFetch = rest.fetch ?? globalThis.fetch
+
+  /**
+   * Leaving on purpose (a `break`, a `return`, an aborted signal) is not a dropped connection: a
+   * server that keeps generations resumable would run this one on for its grace period, upstream
+   * request and all, waiting for a reconnect that never comes. Tell it to stop. Bounded, and never
+   * throws: a server without resuming answers 404, one that is gone cannot be told anything.
+   */
+  async function stop (generation: string): Promise<void> {
+    const stopUrl = new URL(`${url.pathname.replace(/\/?$/, '/')}${encodeURIComponent(generation)}`, url)
+    try {
+      const res = await doFetch(stopUrl, { method: 'DELETE', headers: stopHeaders, signal: AbortSignal.timeout(STOP_TIMEOUT_MS) })
+      await res.body?.cancel()
+    } catch {}
+  }
+
   let settle!: { resolve: (d: Done) => void, reject: (e: unknown) => void }
   const done = new Promise<Done>((resolve, reject) => { settle = { resolve, reject } })
   // Nobody has to await `done`; an unobserved rejection must not crash the process.
@@ -428,6 +454,8 @@ export function generate (baseUrl: string | URL, options: GenerateOptions): Gene
     let generation: string | undefined
     let lastSeq = -Infinity
     let count = 0
+    // Set once `done` or `error` arrives: the server's generation is over, nothing to stop.
+    let finished = false
     try {
       for await (const ev of streamEvents<GenerationEvents>(url, { ...rest, method: 'POST', body, json: true })) {
         const parts = splitId(ev.id)
@@ -442,9 +470,13 @@ export function generate (baseUrl: string | URL, options: GenerateOptions): Gene
           lastSeq = seq
         }
         if (ev.event === 'message') { count++; yield ev.data } else if (ev.event === 'done') {
+          finished = true
           settle.resolve(ev.data)
           return
-        } else if (ev.event === 'error') throw new SseEventError(url.href, ev.data)
+        } else if (ev.event === 'error') {
+          finished = true
+          throw new SseEventError(url.href, ev.data)
+        }
       }
       throw new SseProtocolError(`${url.href} ended the stream without a done event`, url.href)
     } catch (err) {
@@ -452,6 +484,8 @@ export function generate (baseUrl: string | URL, options: GenerateOptions): Gene
       throw err
     } finally {
       settle.reject(new SseProtocolError('The iteration stopped before the done event', url.href))
+      // Awaited, so that when the loop is left the server has been told (a CLI may exit next).
+      if (!finished && generation !== undefined) await stop(generation)
     }
   }
 

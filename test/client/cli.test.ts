@@ -11,6 +11,7 @@ import { buildApp } from '../../service/app.js'
 import { loadConfig } from '../../service/config.js'
 import { generate } from '../../lib/client/client.js'
 import { deferred, listen } from '../helpers/http.js'
+import { startFakeUpstream } from '../fixtures/fake-upstream.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const CLI = root + 'dist/lib/client/cli.js'
@@ -69,7 +70,7 @@ t.test("ask prints the built-in demo model's deterministic answer, with timing a
 
   const run = await cli(['ask', 'How do I stream tokens?', '--url', base])
   t.equal(run.code, 0, run.stderr)
-  t.equal(run.stdout, expected, 'the same answer, byte for byte')
+  t.equal(run.stdout, expected.endsWith('\n') ? expected : expected + '\n', 'the same answer, byte for byte, ending with a newline for a file')
   t.match(run.stderr, /^first token \d+ ms · \d+ tokens in \d+\.\d s \([\d.-]+ tokens\/s\) · usage \d+ prompt \+ \d+ completion = \d+ · finish \w+ · model demo-markov \(built-in demo model\)\n$/)
   t.notMatch(run.stderr, '\x1b', 'no live status line when stderr is not a terminal')
 })
@@ -196,4 +197,36 @@ t.test('usage errors exit 2; --help on each command exits 0', async (t) => {
     t.ok(run.stdout.startsWith(heading), `${args.join(' ')} prints ${heading}`)
     t.match(run.stdout, 'Exit codes: 0 done, 1')
   }
+})
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  t.test(`${signal} during ask stops the generation on the server and exits 130 with one line`, async (t) => {
+    const fake = await startFakeUpstream({ kind: 'normal', tokens: Array.from({ length: 2000 }, (_, i) => ` t${i}`), delayMs: 20 })
+    t.teardown(() => fake.close())
+    // Resuming on, with a grace period longer than the test: a disconnect alone would not end it.
+    const app = await buildApp(loadConfig({ LLM_BASE_URL: fake.baseURL, LLM_MODEL: 'm', RESUME_GRACE_MS: '600000', RATE_LIMIT_MAX: '0', LOG_LEVEL: 'silent' }))
+    t.teardown(() => app.close())
+    const base = await listen(app)
+    let sent = false
+    const run = await cli(['ask', 'count', '--url', base], (stdout, child) => {
+      if (!sent && stdout.split(' t').length > 3) { sent = true; child.kill(signal) }
+    })
+    t.equal(run.code, 130)
+    t.equal(run.stderr, `fastify-sse-stream: interrupted (${signal}); the generation was stopped\n`)
+    const end = await fake.requests[0].closed
+    t.equal(end.aborted, true, 'the upstream request was cut short, not run to its end')
+  })
+}
+
+t.test('tail takes a path on the default server or --url, and --version needs no service', async (t) => {
+  const app = await server(t)
+  app.get('/feed', (request, reply) => reply.sse<unknown>([{ event: 'done', data: {} }]))
+  const base = await listen(app)
+  const run = await cli(['tail', '/feed', '--url', base])
+  t.equal(run.stdout, '[done] {}\n', run.stderr)
+  const unreachable = await cli(['tail', '/ticker', '--url', 'http://127.0.0.1:9'])
+  t.equal(unreachable.code, 4)
+  t.match(unreachable.stderr, 'Cannot reach http://127.0.0.1:9/ticker')
+  const version = await cli(['--version'])
+  t.match(version.stdout, /^\d+\.\d+\.\d+/)
 })
