@@ -42,6 +42,13 @@ export const SSE_ERR_INVALID_LAST_EVENT_ID = createError<'SSE_ERR_INVALID_LAST_E
 export const SSE_ERR_TOO_MANY_STREAMS = createError<'SSE_ERR_TOO_MANY_STREAMS', 503, [number]>(
   'SSE_ERR_TOO_MANY_STREAMS', 'Too many open streams (limit %d); retry later', 503)
 
+/**
+ * A subpath was imported (or a feature used) whose optional peer dependency is not installed; the
+ * message names the package to install.
+ */
+export const SSE_ERR_MISSING_PEER = createError<'SSE_ERR_MISSING_PEER', 500, [string, string, string]>(
+  'SSE_ERR_MISSING_PEER', '%s needs the optional peer dependency %s: npm i %s', 500)
+
 // ── The hub and its Redis backplane ──
 
 /** The hub's backing store (Redis) is unavailable; subscribers should reconnect. */

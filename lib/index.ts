@@ -2,14 +2,10 @@
 // every request with `request.lastEventId`.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { SSE_ERR_INVALID_LAST_EVENT_ID, SSE_ERR_INVALID_OPTION, SSE_ERR_TOO_MANY_STREAMS } from './errors.js'
-import {
-  SseStream,
-  type ResolvedStreamOptions,
-  type SseSource,
-  type SseStreamOptions,
-  type StreamRegistry
-} from './sse/stream.js'
+import { SSE_ERR_INVALID_LAST_EVENT_ID, SSE_ERR_TOO_MANY_STREAMS } from './errors.js'
+import { integerOption } from './internal/integer-option.js'
+import { resolveOptions } from './sse/options.js'
+import { SseStream, type SseSource, type SseStreamOptions, type StreamRegistry } from './sse/stream.js'
 
 export interface SsePluginOptions extends SseStreamOptions {
   /**
@@ -52,36 +48,12 @@ declare module 'fastify' {
   }
 }
 
-const DEFAULT_HEARTBEAT_MS = 15_000
-const DEFAULT_HIGH_WATER_MARK = 16 * 1024
 const DEFAULT_MAX_LAST_EVENT_ID = 256
-// A timer longer than this fires at once (Node clamps it to 1 ms).
-const MAX_TIMER_MS = 2 ** 31 - 1
 // Control characters would be refused by the encoder anyway; non-ASCII cannot have come from us.
 const BAD_LAST_EVENT_ID = /[^\x20-\x7e]/
 const kLastEventId = Symbol('fastify-sse-stream.lastEventId')
 // Seconds a client turned away by `maxStreams` is asked to wait.
 const TOO_MANY_RETRY_AFTER_S = 5
-
-function checkInteger (name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new SSE_ERR_INVALID_OPTION(name, `expected an integer from ${min} to ${max}, got ${String(value)}`)
-  }
-  return value
-}
-
-/** Validates options over defaults; never changes the caller's object. */
-export function resolveOptions (opts: SseStreamOptions, defaults?: ResolvedStreamOptions): ResolvedStreamOptions {
-  const heartbeatMs = opts.heartbeatMs ?? defaults?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
-  const retryMs = opts.retryMs ?? defaults?.retryMs
-  const serialize = opts.serialize ?? defaults?.serialize ?? JSON.stringify
-  const highWaterMark = opts.highWaterMark ?? defaults?.highWaterMark ?? DEFAULT_HIGH_WATER_MARK
-  checkInteger('heartbeatMs', heartbeatMs, 0, MAX_TIMER_MS)
-  if (retryMs !== undefined) checkInteger('retryMs', retryMs, 0, Number.MAX_SAFE_INTEGER)
-  if (typeof serialize !== 'function') throw new SSE_ERR_INVALID_OPTION('serialize', 'expected a function')
-  checkInteger('highWaterMark', highWaterMark, 1, 64 * 1024 * 1024)
-  return { heartbeatMs, retryMs, serialize, highWaterMark }
-}
 
 function readLastEventId (request: FastifyRequest, maxLength: number): string | undefined {
   let value: string | string[] | undefined = request.headers['last-event-id']
@@ -99,9 +71,8 @@ function readLastEventId (request: FastifyRequest, maxLength: number): string | 
 
 const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, opts) => {
   const defaults = resolveOptions(opts)
-  const maxLastEventIdLength = checkInteger('maxLastEventIdLength',
-    opts.maxLastEventIdLength ?? DEFAULT_MAX_LAST_EVENT_ID, 1, 64 * 1024)
-  const maxStreams = checkInteger('maxStreams', opts.maxStreams ?? 0, 0, Number.MAX_SAFE_INTEGER)
+  const maxLastEventIdLength = integerOption('maxLastEventIdLength', opts.maxLastEventIdLength, DEFAULT_MAX_LAST_EVENT_ID, 1, 64 * 1024)
+  const maxStreams = integerOption('maxStreams', opts.maxStreams, 0, 0)
   const registry: StreamRegistry = { open: new Set() }
 
   fastify.decorateRequest('lastEventId', {
@@ -135,14 +106,10 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, opts) => {
 export const fastifySseStream = fp(plugin, { fastify: '5.x', name: 'fastify-sse-stream' })
 export default fastifySseStream
 
+// `.` is the plugin, the encoder and the plugin's errors; every other part is a subpath of its own
+// (`./hub`, `./generations`, `./redis`, `./client`, `./events`, `./logs`), so that importing the
+// plugin loads neither Redis nor OpenAI nor anything a user did not ask for.
 export { encode, encodeComment, encodeData, encodeFrame, SseFrame } from './sse/encoder.js'
-export { createHub } from './hub/hub.js'
-export type { Hub, HubMessage, HubOptions, HubStats, SubscribeOptions, OverflowPolicy } from './hub/hub.js'
-export { hubSource, type HubSourceOptions } from './hub/source.js'
-export { createRedisHub, type RedisHubOptions } from './redis/hub.js'
-export { createGenerations, GenerationStore, parseEventId } from './generations/store.js'
-export type { Generations, GenerationStoreOptions, Producer, GenerationEvent } from './generations/store.js'
-export { createRedisGenerations, type RedisGenerationsOptions } from './redis/generations.js'
 export type { Serializer, SseInput, SseMessage } from './sse/encoder.js'
 export type { SseContext, SseSource, SseStreamOptions } from './sse/stream.js'
 export * as errors from './errors.js'

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto'
 import { encode, SseFrame, type SseMessage } from '../sse/encoder.js'
 import { SSE_ERR_INVALID_OPTION } from '../errors.js'
+import { integerOption } from '../internal/integer-option.js'
 
 /** One event of a generation, before it gets its id. */
 export type GenerationEvent = Omit<SseMessage, 'id'>
@@ -64,14 +65,6 @@ const EVENT_ID = /^([A-Za-z0-9_-]{22}):(\d{1,9})$/
 export function parseEventId (id: string | undefined): { generation: string, seq: number } | undefined {
   const m = id === undefined ? null : EVENT_ID.exec(id)
   return m === null ? undefined : { generation: m[1], seq: Number(m[2]) }
-}
-
-function option (name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new SSE_ERR_INVALID_OPTION(name, `expected a non-negative integer, got ${String(v)}`)
-  }
-  return v
 }
 
 export class Generation {
@@ -204,9 +197,9 @@ export class GenerationStore {
 
   constructor (opts: GenerationStoreOptions = {}) {
     this.limits = {
-      graceMs: option('graceMs', opts.graceMs, 30_000),
-      ttlMs: option('ttlMs', opts.ttlMs, 300_000),
-      maxEvents: option('maxEvents', opts.maxEvents, 100_000)
+      graceMs: integerOption('graceMs', opts.graceMs, 30_000, 0),
+      ttlMs: integerOption('ttlMs', opts.ttlMs, 300_000, 0),
+      maxEvents: integerOption('maxEvents', opts.maxEvents, 100_000, 0)
     }
   }
 

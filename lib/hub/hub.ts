@@ -6,6 +6,7 @@
 // `Hub` is the seam where a Redis Streams backplane slots in (docs/hub.md).
 import { encode, type Serializer, type SseFrame, type SseMessage } from '../sse/encoder.js'
 import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
+import { integerOption } from '../internal/integer-option.js'
 import { TopicHistory, type HubEntry } from './history.js'
 import { formatId, newEpoch, parseId } from './id.js'
 import { Fanout } from './fanout.js'
@@ -146,22 +147,14 @@ interface Topic {
   readonly subscribers: Set<Subscriber>
 }
 
-function option (name: string, value: number | undefined, fallback: number, min: number): number {
-  const v = value ?? fallback
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new SSE_ERR_INVALID_OPTION(name, `expected an integer of at least ${min}, got ${String(v)}`)
-  }
-  return v
-}
-
 /** `HubOptions` validated over their defaults: shared by the in-memory and the Redis hub. */
 export function resolveHubOptions (opts: HubOptions, minHistory = 0) {
-  const historySize = option('historySize', opts.historySize, 1000, minHistory)
-  const historyBytes = option('historyBytes', opts.historyBytes, 4 * 1024 * 1024, 0)
-  const maxQueue = option('maxQueue', opts.maxQueue, 1024, 1)
-  const maxQueueBytes = option('maxQueueBytes', opts.maxQueueBytes, 1024 * 1024, 1)
-  const lingerMs = option('lingerMs', opts.lingerMs, 1, 0)
-  const maxBatchBytes = option('maxBatchBytes', opts.maxBatchBytes, 64 * 1024, 1)
+  const historySize = integerOption('historySize', opts.historySize, 1000, minHistory)
+  const historyBytes = integerOption('historyBytes', opts.historyBytes, 4 * 1024 * 1024, 0)
+  const maxQueue = integerOption('maxQueue', opts.maxQueue, 1024, 1)
+  const maxQueueBytes = integerOption('maxQueueBytes', opts.maxQueueBytes, 1024 * 1024, 1)
+  const lingerMs = integerOption('lingerMs', opts.lingerMs, 1, 0)
+  const maxBatchBytes = integerOption('maxBatchBytes', opts.maxBatchBytes, 64 * 1024, 1)
   const serialize = opts.serialize ?? JSON.stringify
   if (typeof serialize !== 'function') throw new SSE_ERR_INVALID_OPTION('serialize', 'expected a function')
   const limits = { maxQueue, maxQueueBytes, chunk: Math.max(16 * 1024, Math.min(maxBatchBytes, 256 * 1024)) }

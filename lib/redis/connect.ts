@@ -2,9 +2,13 @@
 // Redis is away: a command sent while disconnected fails at once instead of joining an unbounded
 // offline queue, a command in flight when the connection drops fails instead of being re-sent
 // (a re-sent publish could publish twice), and ioredis reconnects by itself with a capped backoff.
-import { Redis, type RedisOptions } from 'ioredis'
-import { SSE_ERR_HUB_UNAVAILABLE } from '../errors.js'
-import { checkRedisUrl } from '../../service/config.js'
+import type { Redis, RedisOptions } from 'ioredis'
+import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
+import { loadPeer } from '../peer.js'
+
+/** ioredis, or SSE_ERR_MISSING_PEER when it is not installed (it is an optional peer). */
+export const loadIoredis = async (): Promise<{ Redis: typeof Redis }> =>
+  await loadPeer('fastify-sse-stream/redis', 'ioredis', async () => await import('ioredis'))
 
 /** Reconnect delays: 50 ms doubling to 2 s, plus up to 20% jitter so instances do not stampede. */
 export function backoff (attempt: number): number {
@@ -32,14 +36,41 @@ export function redactRedisUrl (url: string): string {
   }
 }
 
+function checkUrl (url: string, variable: string): void {
+  let protocol: string
+  try {
+    protocol = new URL(url).protocol
+  } catch {
+    throw new SSE_ERR_INVALID_OPTION(variable, 'expected a URL such as redis://127.0.0.1:6379')
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') {
+    throw new SSE_ERR_INVALID_OPTION(variable, `expected redis:// or rediss://, got the scheme "${protocol}"`)
+  }
+}
+
+export interface ConnectRedisOptions {
+  /**
+   * The client's name in Redis' `CLIENT LIST`.
+   * @default 'fastify-sse-stream'
+   */
+  name?: string
+  /**
+   * What the URL is called in error messages (the service passes the environment variable).
+   * @default 'REDIS_URL'
+   */
+  variable?: string
+}
+
 /**
- * Connects to the Redis at `url` and resolves once it answers. Redis unreachable: rejects with
- * SSE_ERR_HUB_UNAVAILABLE naming the variable and the address (without its password), so a
- * server does not start half-working. Later outages are survived: the client reconnects.
+ * Connects to the Redis at `url` (redis:// or rediss://) with the backplane's settings and
+ * resolves once it answers. Redis unreachable: rejects with SSE_ERR_HUB_UNAVAILABLE naming the
+ * variable and the address (without its password), so a server does not start half-working.
+ * Later outages are survived: the client reconnects.
  */
-export async function connectRedis (url: string, opts: { name?: string, variable?: string } = {}): Promise<Redis> {
+export async function connectRedis (url: string, opts: ConnectRedisOptions = {}): Promise<Redis> {
   const variable = opts.variable ?? 'REDIS_URL'
-  checkRedisUrl(url, variable)
+  checkUrl(url, variable)
+  const { Redis } = await loadIoredis()
   const redis = new Redis(url, {
     ...backplaneOptions,
     lazyConnect: true,

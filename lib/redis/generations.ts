@@ -16,6 +16,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { encode, SseFrame } from '../sse/encoder.js'
 import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
+import { integerOption } from '../internal/integer-option.js'
 import { parseEventId, type GenerationStoreOptions, type Generations, type Lookup, type Producer } from '../generations/store.js'
 import { backplaneOptions } from './connect.js'
 import { RedisScript } from './script.js'
@@ -45,14 +46,6 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('DEL', KEYS[3])
 `)
 
-function option (name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new SSE_ERR_INVALID_OPTION(name, `expected a non-negative integer, got ${String(v)}`)
-  }
-  return v
-}
-
 const digest = (owner: string): string => createHash('sha256').update(owner).digest('hex')
 
 /** The error a generation ended with, as stored: enough for the same `event: error` anywhere. */
@@ -76,9 +69,9 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
   if (redis === null || typeof redis !== 'object' || typeof redis.duplicate !== 'function') {
     throw new SSE_ERR_INVALID_OPTION('redis', 'expected an ioredis client')
   }
-  const graceMs = option('graceMs', opts.graceMs, 30_000)
-  const ttlMs = option('ttlMs', opts.ttlMs, 300_000)
-  const maxEvents = option('maxEvents', opts.maxEvents, 100_000)
+  const graceMs = integerOption('graceMs', opts.graceMs, 30_000, 0)
+  const ttlMs = integerOption('ttlMs', opts.ttlMs, 300_000, 0)
+  const maxEvents = integerOption('maxEvents', opts.maxEvents, 100_000, 0)
   const prefix = opts.prefix ?? 'sse:gen:'
   // How often a runner checks for a stop and for attached followers, and followers say they are.
   const tickMs = Math.max(20, Math.min(1000, Math.floor(graceMs / 3)))

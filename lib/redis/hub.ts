@@ -12,6 +12,7 @@
 import type { Redis } from 'ioredis'
 import { encode, type SseFrame } from '../sse/encoder.js'
 import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
+import { integerOption } from '../internal/integer-option.js'
 import type { HubEntry } from '../hub/history.js'
 import { checkSubscribe, hubStats, resolveHubOptions, type Hub, type HubMessage, type HubOptions, type HubStats, type SubscribeOptions } from '../hub/hub.js'
 import { Fanout } from '../hub/fanout.js'
@@ -70,10 +71,8 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
   }
   const { historySize, lingerMs, maxBatchBytes, serialize, limits } = resolveHubOptions(opts, 1)
   const prefix = opts.prefix ?? 'sse:hub:'
-  const ttlMs = opts.ttlMs ?? 0
-  const retryMs = opts.retryMs ?? 2000
-  if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) throw new SSE_ERR_INVALID_OPTION('ttlMs', `expected a non-negative integer, got ${String(ttlMs)}`)
-  if (!Number.isSafeInteger(retryMs) || retryMs < 0) throw new SSE_ERR_INVALID_OPTION('retryMs', `expected a non-negative integer, got ${String(retryMs)}`)
+  const ttlMs = integerOption('ttlMs', opts.ttlMs, 0, 0)
+  const retryMs = integerOption('retryMs', opts.retryMs, 2000, 0)
   const base = [prefix + 'epoch', prefix + 'seq', prefix + 'meta']
   const streamKey = (topic: string): string => prefix + 't:' + topic
 

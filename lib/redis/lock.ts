@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { SSE_ERR_INVALID_OPTION } from '../errors.js'
+import { integerOption } from '../internal/integer-option.js'
 import { RedisScript } from './script.js'
 
 export interface RedisLockOptions {
@@ -60,8 +61,7 @@ async function sleep (ms: number, signal: AbortSignal): Promise<void> {
 
 export function createRedisLock (opts: RedisLockOptions): RedisLock {
   const { redis, key } = opts
-  const ttlMs = opts.ttlMs ?? 5000
-  if (!Number.isSafeInteger(ttlMs) || ttlMs < 30) throw new SSE_ERR_INVALID_OPTION('ttlMs', `expected an integer of at least 30, got ${String(ttlMs)}`)
+  const ttlMs = integerOption('ttlMs', opts.ttlMs, 5000, 30)
   if (typeof key !== 'string' || key === '') throw new SSE_ERR_INVALID_OPTION('key', 'expected a non-empty string')
   const everyMs = Math.floor(ttlMs / 3)
   let held = 0
