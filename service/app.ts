@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { STATUS_CODES } from 'node:http'
 import sse from '../lib/index.js'
+import { publicError } from '../lib/sse/public-error.js'
 import type { AppConfig } from './config.js'
 import { packageRoot } from './package-root.js'
 import { createUpstreamResolver } from '../routes/events/upstream.js'
@@ -82,13 +83,8 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
       request.log.info({ err }, 'request rejected')
     }
     if (err.retryAfter !== undefined) reply.header('retry-after', err.retryAfter)
-    const exposed = ours || status < 500
-    return reply.code(exposed ? status : 500).send({
-      statusCode: exposed ? status : 500,
-      code: exposed && typeof err.code === 'string' ? err.code : 'SSE_ERR_INTERNAL',
-      error: exposed ? (STATUS_CODES[status] ?? 'Error') : 'Internal Server Error',
-      message: exposed ? err.message : 'Internal Server Error'
-    })
+    const { statusCode, code, message } = publicError(err)
+    return reply.code(statusCode).send({ statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message })
   })
 
   // Before the routes: it collects them in an onRoute hook.

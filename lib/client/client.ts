@@ -4,6 +4,8 @@
 // the loop or aborting the signal closes the socket at once. Nothing here may import Fastify or a
 // `node:` module: the same file runs in Node 20+, browsers, Deno and Bun (test/e2e proves it).
 import { createParser } from 'eventsource-parser'
+import { splitEventId } from '../internal/event-id.js'
+import { sleep } from '../internal/sleep.js'
 
 /** One parsed event. `data` is a string unless the `json` option decodes it. */
 export interface SseEvent<E extends string = string, D = string> {
@@ -172,19 +174,6 @@ function isPlainJson (body: unknown): body is Record<string, unknown> | unknown[
   return proto === Object.prototype || proto === null
 }
 
-/** Waits at least `ms` (timers may fire a little early); rejects with the reason if `signal` aborts. */
-async function sleep (ms: number, signal: AbortSignal | undefined): Promise<void> {
-  const end = performance.now() + ms
-  for (let left = ms; left > 0; left = end - performance.now()) {
-    await new Promise<void>((resolve, reject) => {
-      signal?.throwIfAborted()
-      const onAbort = (): void => { clearTimeout(timer); reject(signal?.reason) }
-      const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve() }, Math.ceil(left))
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
-  }
-}
-
 /**
  * Opens an event stream and yields its events as they arrive, reconnecting as `EventSource` does.
  * Ends when the server answers 204, or when the stream ends and `reconnect` is false.
@@ -324,7 +313,7 @@ export async function * streamEvents<M extends object = Record<string, string>> 
     const jittered = backoff / 2 + Math.random() * backoff / 2
     const delayMs = Math.round(serverRetry !== undefined && attempt === 1 ? serverRetry : Math.max(serverRetry ?? 0, jittered))
     options.onReconnect?.({ attempt, delayMs, lastEventId, error: networkError })
-    await sleep(delayMs, userSignal)
+    if (!await sleep(delayMs, userSignal)) userSignal?.throwIfAborted()
   }
 }
 
@@ -393,10 +382,8 @@ const STOP_TIMEOUT_MS = 5000
 
 // Ids from /events are `<generation>:<seq>`.
 function splitId (id: string | undefined): [string, number] | undefined {
-  const colon = id?.lastIndexOf(':') ?? -1
-  if (id === undefined || colon === -1) return undefined
-  const seq = Number(id.slice(colon + 1))
-  return Number.isSafeInteger(seq) ? [id.slice(0, colon), seq] : undefined
+  const parsed = splitEventId(id)
+  return parsed === undefined ? undefined : [parsed.prefix, parsed.seq]
 }
 
 /**

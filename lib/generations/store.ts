@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { encode, SseFrame, type SseMessage } from '../sse/encoder.js'
 import { SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { integerOption } from '../internal/integer-option.js'
+import { splitEventId } from '../internal/event-id.js'
 
 /** One event of a generation, before it gets its id. */
 export type GenerationEvent = Omit<SseMessage, 'id'>
@@ -58,13 +59,16 @@ export interface Generations {
   close: () => Promise<void>
 }
 
-// Ours: `<generation>:<seq>`, the generation 16 random bytes in base64url (22 characters).
-const EVENT_ID = /^([A-Za-z0-9_-]{22}):(\d{1,9})$/
+// Ours: `<generation>:<seq>`, the generation 16 random bytes in base64url (22 characters), the
+// seq at most 9 digits.
+const GENERATION = /^[A-Za-z0-9_-]{22}$/
+const MAX_SEQ = 999_999_999
 
 /** The generation and seq of one of our event ids, or undefined for any other id. */
 export function parseEventId (id: string | undefined): { generation: string, seq: number } | undefined {
-  const m = id === undefined ? null : EVENT_ID.exec(id)
-  return m === null ? undefined : { generation: m[1], seq: Number(m[2]) }
+  const parsed = splitEventId(id)
+  if (parsed === undefined || !GENERATION.test(parsed.prefix) || parsed.seq > MAX_SEQ) return undefined
+  return { generation: parsed.prefix, seq: parsed.seq }
 }
 
 export class Generation {

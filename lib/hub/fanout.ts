@@ -1,6 +1,6 @@
 // The fan-out shared by both hubs: entries gathered for `lingerMs` (or until `maxBatchBytes`) are
 // concatenated once per distinct set of topics, and every subscriber to that set that is keeping up
-// gets the same frame (notes/performance.md, "Fan-out"). The in-memory hub feeds it from `publish`,
+// gets the same frame (docs/hub.md, "Fan-out"). The in-memory hub feeds it from `publish`,
 // the Redis hub from its stream reader; neither knows how the other gets its entries.
 import type { HubEntry } from './history.js'
 import { partOf, type Part, type Subscriber } from './subscriber.js'

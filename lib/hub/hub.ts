@@ -2,7 +2,7 @@
 // history and hands it to every subscriber; `subscribe()` replays what a reconnecting client missed
 // after its Last-Event-ID, then follows live. Frames published within `lingerMs` are concatenated
 // once and the same string goes to every subscriber that is keeping up, which is what makes
-// fan-out to thousands cheap (notes/performance.md, "Fan-out": ~20x over a write per event).
+// fan-out to thousands cheap (docs/benchmarks.md, "S2 fan-out").
 // `Hub` is the seam where a Redis Streams backplane slots in (docs/hub.md).
 import { encode, type Serializer, type SseFrame, type SseMessage } from '../sse/encoder.js'
 import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'

@@ -3,6 +3,7 @@
 // position in the new sequence; the seq counts every publish of the hub, across topics, so a
 // single Last-Event-ID can resume a subscription to several topics at once.
 import { randomBytes } from 'node:crypto'
+import { splitEventId } from '../internal/event-id.js'
 
 /** A fresh epoch: time-ordered, with random bits so two hubs started in the same millisecond differ. */
 export function newEpoch (): string {
@@ -15,10 +16,7 @@ export function formatId (epoch: string, seq: number): string {
 
 /** The seq of an id of this epoch; `'epoch'` for another epoch, `'invalid'` for anything else. */
 export function parseId (epoch: string, id: string): number | 'epoch' | 'invalid' {
-  const colon = id.lastIndexOf(':')
-  if (colon <= 0) return 'invalid'
-  const digits = id.slice(colon + 1)
-  if (!/^\d{1,15}$/.test(digits)) return 'invalid'
-  if (id.slice(0, colon) !== epoch) return 'epoch'
-  return Number(digits)
+  const parsed = splitEventId(id)
+  if (parsed === undefined) return 'invalid'
+  return parsed.prefix === epoch ? parsed.seq : 'epoch'
 }

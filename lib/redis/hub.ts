@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis'
 import { encode, type SseFrame } from '../sse/encoder.js'
 import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { integerOption } from '../internal/integer-option.js'
+import { splitEventId } from '../internal/event-id.js'
 import type { HubEntry } from '../hub/history.js'
 import { checkSubscribe, hubStats, resolveHubOptions, type Hub, type HubMessage, type HubOptions, type HubStats, type SubscribeOptions } from '../hub/hub.js'
 import { Fanout } from '../hub/fanout.js'
@@ -56,10 +57,9 @@ interface Topic {
 /** The parts of a Last-Event-ID the subscribe script needs. */
 function cursorOf (lastEventId: string | undefined): [mode: string, epoch: string, seq: string] {
   if (lastEventId === undefined || lastEventId === '') return ['none', '', '0']
-  const colon = lastEventId.lastIndexOf(':')
-  const digits = lastEventId.slice(colon + 1)
-  if (colon <= 0 || !/^\d{1,15}$/.test(digits)) return ['invalid', '', '0']
-  return ['cursor', lastEventId.slice(0, colon), String(Number(digits))]
+  const parsed = splitEventId(lastEventId)
+  if (parsed === undefined) return ['invalid', '', '0']
+  return ['cursor', parsed.prefix, String(parsed.seq)]
 }
 
 const seqOfId = (id: string): number => Number(id.slice(0, id.indexOf('-')))

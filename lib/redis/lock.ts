@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { integerOption } from '../internal/integer-option.js'
+import { sleep } from '../internal/sleep.js'
 import { RedisScript } from './script.js'
 
 export interface RedisLockOptions {
@@ -49,15 +50,6 @@ const releaseScript = new RedisScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `)
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return
-  await new Promise<void>((resolve) => {
-    const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
 
 export function createRedisLock (opts: RedisLockOptions): RedisLock {
   const { redis, key } = opts

@@ -14,8 +14,11 @@ export interface SseMessage<T = unknown> {
   data?: T
   /** The event type; `addEventListener(event, ...)` receives it. Must not contain CR or LF. */
   event?: string
-  /** The event id the client sends back as `Last-Event-ID`. ASCII without CR, LF or NUL; `''` resets it. */
-  id?: string
+  /**
+   * The event id the client sends back as `Last-Event-ID`: printable ASCII without edge spaces
+   * (`''` resets it), or an integer, written as its decimal text (`42` → `id: 42`).
+   */
+  id?: string | number
   /** Reconnection delay in milliseconds for the client: a non-negative integer; `0` is written. */
   retry?: number
   /** A comment line (or lines): ignored by clients, keeps proxies from timing the stream out. */
@@ -85,7 +88,12 @@ function checkEvent (event: unknown): string {
 }
 
 function checkId (id: unknown): string {
-  if (typeof id !== 'string') throw new SSE_ERR_INVALID_FIELD('id', 'anything but a string')
+  if (typeof id === 'number') {
+    if (!Number.isInteger(id)) throw new SSE_ERR_INVALID_FIELD('id', 'a number that is not a finite integer')
+    // Decimal digits even past 2^53, where String() would switch to 1e+21; -0 is 0.
+    return Number.isSafeInteger(id) ? String(id) : BigInt(id).toString()
+  }
+  if (typeof id !== 'string') throw new SSE_ERR_INVALID_FIELD('id', 'anything but a string or an integer')
   const bad = BAD_ID.exec(id)
   if (bad !== null) throw new SSE_ERR_INVALID_FIELD('id', describeIdChar(bad[0]))
   return id

@@ -6,6 +6,7 @@ import type { ServerResponse } from 'node:http'
 import { encode, encodeComment, type Serializer, type SseInput } from './encoder.js'
 import { SSE_ERR_INVALID_SOURCE, SSE_ERR_REPLY_SENT } from '../errors.js'
 import { startHeartbeat, stopHeartbeat } from './heartbeat.js'
+import { publicError } from './public-error.js'
 
 /** What a source function receives. */
 export interface SseContext {
@@ -77,15 +78,10 @@ function describe (value: unknown): string {
   return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
 }
 
-/** The error frame sent once a stream has started: no stack, internal text only for 4xx and our coded errors. */
-export function errorFrame (err: any): string {
-  const status = typeof err?.statusCode === 'number' ? err.statusCode : 500
-  const ours = typeof err?.code === 'string' && err.code.startsWith('SSE_ERR_')
-  const exposed = ours || (status >= 400 && status < 500)
-  const data = exposed
-    ? { code: typeof err.code === 'string' ? err.code : 'SSE_ERR_SOURCE', message: String(err.message), statusCode: status }
-    : { code: 'SSE_ERR_INTERNAL', message: 'Internal Server Error', statusCode: 500 }
-  return encode({ event: 'error', data })
+/** The error frame sent once a stream has started: `{ code, message, statusCode }` as `publicError` allows. */
+export function errorFrame (err: unknown): string {
+  const { code, message, statusCode } = publicError(err)
+  return encode({ event: 'error', data: { code, message, statusCode } })
 }
 
 /** One open stream. Created by `reply.sse()`; `run()` settles when the stream is over. */

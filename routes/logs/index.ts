@@ -1,7 +1,7 @@
 // GET /logs: the server's own pino records, live, from the hub the log stream publishes into
 // (routes/logs/log-stream.ts). Filtered by minimum level, replayable by Last-Event-ID; a reader that falls
 // behind loses its oldest queued records and is told how many with `event: gap`
-// (notes/sse-rules.md §8.3) instead of holding the server's memory.
+// (docs/hub.md, "Slow subscribers") instead of holding the server's memory.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Hub } from '../../lib/hub/hub.js'

@@ -4,6 +4,7 @@
 // upstream connection, no hub traffic while nobody looks.
 import type { Hub } from '../../lib/hub/hub.js'
 import type { Exclusive } from '../../lib/redis/lock.js'
+import { sleep } from '../../lib/internal/sleep.js'
 import { simulatedQuotes, SIMULATED_SYMBOLS, type Quote, type QuoteFeed } from './simulated-quotes.js'
 
 export type { Quote, QuoteFeed } from './simulated-quotes.js'
@@ -111,13 +112,7 @@ export function createTickerFeed (opts: TickerFeedOptions): TickerFeed {
       } catch {
         // The hub is away: the route's own subscriptions report it; try again shortly.
       }
-      if (!signal.aborted) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
-          const timer = setTimeout(done, 1000)
-          signal.addEventListener('abort', done, { once: true })
-        })
-      }
+      await sleep(1000, signal)
     }
   }
 

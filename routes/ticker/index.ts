@@ -1,7 +1,7 @@
 // GET /ticker: live quotes through the hub. First an `event: snapshot` with the latest quote of
 // each requested symbol, then `event: quote` frames; a reconnect with Last-Event-ID is replayed
 // the quotes it missed. Slow readers are conflated to the newest quote per symbol
-// (notes/sse-rules.md §8.3), so they never hold memory or slow the others.
+// (docs/hub.md, "Slow subscribers"), so they never hold memory or slow the others.
 import type { FastifyPluginAsync } from 'fastify'
 import { createHub, type Hub } from '../../lib/hub/hub.js'
 import { createTickerFeed, type TickerFeedOptions } from './feed.js'

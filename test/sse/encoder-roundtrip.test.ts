@@ -36,7 +36,7 @@ const message: fc.Arbitrary<string | SseMessage> = fc.oneof(
   fc.record({
     data: fc.oneof(text, jsonData),
     event: eventText,
-    id: idText,
+    id: fc.oneof(idText, fc.integer()),
     retry: fc.oneof(fc.constantFrom(0, Number.MAX_SAFE_INTEGER), fc.maxSafeNat()),
     comment: text
   }, { requiredKeys: [] })
@@ -57,7 +57,8 @@ function expected (messages: Array<string | SseMessage>): Seen[] {
     if (m.data !== undefined) {
       const data = typeof m.data === 'string' ? asLf(m.data) : JSON.stringify(m.data)
       // An absent or empty event type is `message` to an EventSource.
-      out.push(['event', { type: m.event === undefined || m.event === '' ? 'message' : m.event, id: m.id, data }])
+      const id = m.id === undefined ? undefined : String(m.id)
+      out.push(['event', { type: m.event === undefined || m.event === '' ? 'message' : m.event, id, data }])
     }
   }
   return out
@@ -185,6 +186,16 @@ t.test('any text as id is either refused with a code or read back exactly on its
       JSON.stringify(seen) === JSON.stringify([['event', { type: 'message', id, data: 'x' }]])
   }), { numRuns: RUNS })
   t.ok(accepted > 0, 'some ids were accepted')
+})
+
+t.test('any integer as id reads back as its decimal text; any other number is refused', async (t) => {
+  fc.assert(fc.property(fc.oneof(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), fc.double()), (id) => {
+    const code = codeOf(() => encode({ id, data: 'x' }))
+    if (!Number.isInteger(id)) return code === 'SSE_ERR_INVALID_FIELD'
+    const { seen, errors } = parse(encode({ id, data: 'x' }))
+    const text = seen[0]?.[0] === 'event' ? seen[0][1].id : undefined
+    return errors.length === 0 && text !== undefined && /^-?\d+$/.test(text) && BigInt(text) === BigInt(id)
+  }), { numRuns: RUNS })
 })
 
 t.test('any safe non-negative retry reads back as the same number; anything else is refused', async (t) => {

@@ -98,6 +98,11 @@ t.test('writes event, id and retry, including the falsy values that other librar
     ['id', { id: '42', data: 'x' }, 'id: 42\ndata: x\n\n'],
     ['id \'\' is written: it resets the client\'s last event id', { id: '', data: 'x' }, 'id: \ndata: x\n\n'],
     ['an id with punctuation', { id: 'g1:42~/?=&', data: 'x' }, 'id: g1:42~/?=&\ndata: x\n\n'],
+    ['an integer id is written as its decimal text', { id: 42, data: 'x' }, 'id: 42\ndata: x\n\n'],
+    ['id 0 is written', { id: 0 }, 'id: 0\n\n'],
+    ['id -0 is written as 0', { id: -0 }, 'id: 0\n\n'],
+    ['a negative integer id', { id: -7 }, 'id: -7\n\n'],
+    ['an integer id past 2^53 is written in digits, not as 1e+21', { id: 1e21 }, 'id: 1000000000000000000000\n\n'],
     ['retry', { retry: 3000 }, 'retry: 3000\n\n'],
     ['retry: 0 is written', { retry: 0 }, 'retry: 0\n\n'],
     ['retry: -0 is written as 0', { retry: -0 }, 'retry: 0\n\n'],
@@ -183,7 +188,11 @@ t.test('refuses CR, LF, NUL or non-ASCII in id with SSE_ERR_INVALID_FIELD', asyn
     ['latin-1', { id: 'é' }, 'SSE_ERR_INVALID_FIELD', /"id" must not contain non-ASCII characters/],
     ['astral', { id: '😀' }, 'SSE_ERR_INVALID_FIELD', /"id" must not contain non-ASCII/],
     ['U+0080, the first non-ASCII code point', { id: '\u0080' }, 'SSE_ERR_INVALID_FIELD', /"id" must not contain non-ASCII/],
-    ['a number', { id: 42 }, 'SSE_ERR_INVALID_FIELD', /"id" must not contain anything but a string/]
+    ['a fraction', { id: 4.2 }, 'SSE_ERR_INVALID_FIELD', /"id" must not contain a number that is not a finite integer/],
+    ['NaN', { id: NaN }, 'SSE_ERR_INVALID_FIELD', /"id" must not contain a number that is not a finite integer/],
+    ['Infinity', { id: Infinity }, 'SSE_ERR_INVALID_FIELD', /"id" must not contain a number that is not a finite integer/],
+    ['a boolean', { id: true }, 'SSE_ERR_INVALID_FIELD', /"id" must not contain anything but a string or an integer/],
+    ['a bigint', { id: 42n }, 'SSE_ERR_INVALID_FIELD', /"id" must not contain anything but a string or an integer/]
   ])
 })
 
