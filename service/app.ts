@@ -12,7 +12,6 @@ import sse from '../lib/index.js'
 import { publicError } from '../lib/sse/public-error.js'
 import type { AppConfig } from './config.js'
 import { packageRoot } from './package-root.js'
-import { createUpstreamResolver } from '../routes/events/upstream.js'
 import { SSE_ERR_UPSTREAM_UNREACHABLE } from '../routes/events/errors.js'
 import { createHub } from '../lib/hub/hub.js'
 import { createRedisHub } from '../lib/redis/hub.js'
@@ -22,8 +21,7 @@ import { connectRedis } from '../lib/redis/connect.js'
 import health from '../routes/health/index.js'
 import { createLogStream, logRedaction } from '../routes/logs/log-stream.js'
 import events from '../routes/events/index.js'
-import { createGenerations } from '../lib/generations/store.js'
-import demoModel from '../routes/demo-model/index.js'
+import demoModel, { DEMO_MODEL } from '../routes/demo-model/index.js'
 import ticker from '../routes/ticker/index.js'
 import logs from '../routes/logs/index.js'
 
@@ -33,7 +31,7 @@ const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) 
 export function selfBaseURL (app: FastifyInstance): string {
   const address = app.server.address()
   if (address === null || typeof address === 'string') {
-    throw new SSE_ERR_UPSTREAM_UNREACHABLE('the built-in demo model (this server is not listening on TCP)')
+    throw new SSE_ERR_UPSTREAM_UNREACHABLE()
   }
   // A wildcard address is not a destination; the loopback of the same family is.
   let host = address.address
@@ -59,7 +57,11 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   const redis = config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl)
   const broadcast = redis === undefined ? hub : createRedisHub({ redis, ...config.hub })
   const app = Fastify({
-    logger: { level: config.logLevel, stream: createLogStream({ hub }), ...logRedaction },
+    logger: {
+      level: config.logLevel,
+      stream: createLogStream({ hub, secrets: config.llm.apiKey === undefined ? [] : [config.llm.apiKey] }),
+      ...logRedaction()
+    },
     // Idle keep-alive sockets (ours too: the demo model is reached over HTTP) must not hold close().
     forceCloseConnections: true,
     // Behind a proxy, request.ip must be the client's: it keys the rate limit and owns generations.
@@ -105,20 +107,26 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
 
   await app.register(fastifyStatic, { root: join(packageRoot, 'static'), prefix: '/' })
 
-  const upstream = createUpstreamResolver(config.llm, () => selfBaseURL(app))
-  const generations = config.resume === false
-    ? undefined
-    : redis === undefined ? createGenerations(config.resume) : createRedisGenerations({ redis, ...config.resume })
-  if (generations !== undefined) app.addHook('onClose', () => generations.close())
+  // /events mounted as any user would mount it. With no LLM configured, the built-in demo model
+  // answers, reached over HTTP at this server's own address (known once it listens, hence a function).
+  const demo = config.llm.baseURL === undefined
+  const redisGenerations = config.resume === false || redis === undefined ? undefined : createRedisGenerations({ redis, ...config.resume })
+  if (redisGenerations !== undefined) app.addHook('onClose', () => redisGenerations.close())
   await app.register(events, {
-    resume: generations === undefined ? false : { generations },
-    upstream,
+    openai: { baseURL: config.llm.baseURL ?? (() => selfBaseURL(app)), apiKey: config.llm.apiKey, maxRetries: config.llm.maxRetries },
+    model: config.llm.model ?? (demo ? DEMO_MODEL : undefined),
+    models: config.llm.models,
+    demo,
+    resume: config.resume === false ? false : redisGenerations !== undefined ? { generations: redisGenerations } : config.resume,
     firstTokenTimeoutMs: config.llm.firstTokenTimeoutMs,
     idleTimeoutMs: config.llm.idleTimeoutMs,
     maxPromptChars: config.maxPromptChars,
-    rateLimit: config.rateLimit
+    rateLimit: config.rateLimit,
+    maxGenerations: config.maxGenerations
   })
-  await app.register(demoModel, { tokenDelayMs: config.demoTokenDelayMs })
+  // The demo model is served only when it is the upstream: otherwise it is a free, unmetered
+  // endpoint nobody needs.
+  if (demo) await app.register(demoModel, { tokenDelayMs: config.demoTokenDelayMs })
 
   // One instance runs the simulated feed; the lock passes on within 5 s when its holder dies.
   const lock = redis === undefined ? undefined : createRedisLock({ redis, key: 'sse:lock:ticker-feed' })

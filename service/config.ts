@@ -3,9 +3,6 @@
 // of surfacing later as a confusing runtime failure.
 import { SSE_ERR_INVALID_CONFIG } from './errors.js'
 
-/** The name the built-in demo model reports in its chunks and in `/events`' `done` event. */
-export const DEMO_MODEL = 'demo-markov'
-
 export interface LlmConfig {
   /**
    * The OpenAI-compatible server (`LLM_BASE_URL`, else `OPENAI_BASE_URL`), e.g.
@@ -20,6 +17,11 @@ export interface LlmConfig {
    * unset without one: `demo-markov`.
    */
   model: string | undefined
+  /**
+   * `LLM_MODELS`: other models a request may name with `model`, comma-separated, or `*` for any.
+   * @default [] (only the configured one)
+   */
+  models: string[] | '*'
   /** `LLM_FIRST_TOKEN_TIMEOUT_MS`: 504 when no token arrives this long after the request. @default 60000 */
   firstTokenTimeoutMs: number
   /** `LLM_IDLE_TIMEOUT_MS`: an `error` event when no token arrives this long after the last one. @default 30000 */
@@ -49,6 +51,11 @@ export interface AppConfig {
    * `RATE_LIMIT_MAX=0` turns the limit off (`false`). @default { max: 30, timeWindowMs: 60000 }
    */
   rateLimit: { max: number, timeWindowMs: number } | false
+  /**
+   * `EVENTS_MAX_PER_CLIENT` and `EVENTS_MAX_GENERATIONS`: answers generated at once per client and
+   * per instance; `0` is no cap. @default { perClient: 3, total: 100 }
+   */
+  maxGenerations: { perClient: number, total: number }
   /**
    * The broadcast hub behind /ticker and /logs: `HUB_HISTORY_SIZE` messages kept per topic for
    * Last-Event-ID replay; `HUB_MAX_QUEUE` messages and `HUB_MAX_QUEUE_BYTES` bytes a reader that
@@ -164,6 +171,7 @@ export function loadConfig (env: Env = process.env): AppConfig {
       baseURL: url(env, baseName),
       apiKey: text(env, 'LLM_API_KEY') ?? text(env, 'OPENAI_API_KEY'),
       model: text(env, 'LLM_MODEL'),
+      models: modelList(env, 'LLM_MODELS'),
       firstTokenTimeoutMs: integer(env, 'LLM_FIRST_TOKEN_TIMEOUT_MS', 60_000, 1, 3_600_000),
       idleTimeoutMs: integer(env, 'LLM_IDLE_TIMEOUT_MS', 30_000, 1, 3_600_000),
       maxRetries: integer(env, 'LLM_MAX_RETRIES', 0, 0, 10)
@@ -175,6 +183,10 @@ export function loadConfig (env: Env = process.env): AppConfig {
       historySize: integer(env, 'HUB_HISTORY_SIZE', 1000, 0, 1_000_000),
       maxQueue: integer(env, 'HUB_MAX_QUEUE', 1024, 1, 1_000_000),
       maxQueueBytes: integer(env, 'HUB_MAX_QUEUE_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024)
+    },
+    maxGenerations: {
+      perClient: integer(env, 'EVENTS_MAX_PER_CLIENT', 3, 0, 1_000_000),
+      total: integer(env, 'EVENTS_MAX_GENERATIONS', 100, 0, 10_000_000)
     },
     tickerIntervalMs: integer(env, 'TICKER_INTERVAL_MS', 500, 10, 3_600_000),
     logsToken: text(env, 'LOGS_TOKEN'),
@@ -195,6 +207,17 @@ function trustProxy (env: Env, name: string): boolean | number | string[] {
   const list = value.split(',').map((a) => a.trim()).filter((a) => a !== '')
   if (list.length === 0 || list.some((a) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(a))) {
     throw new SSE_ERR_INVALID_CONFIG(name, `expected true, a number of hops, or proxy addresses such as 127.0.0.1,10.0.0.0/8, got "${value}"`)
+  }
+  return list
+}
+
+function modelList (env: Env, name: string): string[] | '*' {
+  const value = text(env, name)
+  if (value === undefined) return []
+  if (value === '*') return '*'
+  const list = value.split(',').map((m) => m.trim()).filter((m) => m !== '')
+  if (list.some((m) => m.length > 200 || /[\x00-\x1f]/.test(m))) {
+    throw new SSE_ERR_INVALID_CONFIG(name, 'expected model names separated by commas, or *')
   }
   return list
 }

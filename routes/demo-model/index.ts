@@ -5,9 +5,11 @@
 import type { FastifyError, FastifyPluginAsync } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { DEMO_MODEL } from '../../service/config.js'
 import { loadCorpus, MarkovText } from './text.js'
 import { packageRoot } from '../../service/package-root.js'
+
+/** The name the built-in demo model reports in its chunks (and /events in its `done` event). */
+export const DEMO_MODEL = 'demo-markov'
 
 export interface DemoModelOptions {
   /** Pause before each token, so the answer visibly grows. @default 30 */

@@ -1,45 +1,31 @@
-// GET/POST /events: an LLM's answer as Server-Sent Events, token by token. GET is what a browser's
+// The /events route plugin: an LLM's answer as Server-Sent Events, token by token, through an
+// `openai` client (the user's own, or one built from `{ baseURL, apiKey }`). GET is what a browser's
 // EventSource can do (`?prompt=`), POST is what scripts do (`{ messages }`). Each token is a default
 // `message` event carrying the raw text, so `onmessage = e => out += e.data` rebuilds the answer;
-// a last `done` event carries the finish reason and usage. The client leaving aborts the upstream.
+// a last `done` event carries the finish reason and usage. With resuming (the default) the answer
+// runs decoupled from the connection and a reconnect with Last-Event-ID continues it.
+//
+// Nothing is asked upstream for a request that does not get a stream: the budget is checked and
+// the generation started inside the stream's source, which `reply.sse` calls only once it has
+// accepted the stream (not for a 503 at MAX_STREAMS, a 429, a 400, a HEAD or a 204).
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { randomBytes } from 'node:crypto'
+import sse from '../../lib/index.js'
 import { streamChat, type ChatMessage } from './llm.js'
 import type { UpstreamError } from './llm-errors.js'
-import type { UpstreamResolver } from './upstream.js'
-import { SSE_ERR_GENERATION_NOT_FOUND, SSE_ERR_RATE_LIMITED } from './errors.js'
-import { parseEventId, type GenerationEvent, type Generations } from '../../lib/generations/store.js'
+import { checkModel, createUpstreamResolver } from './upstream.js'
+import { createBudget } from './budget.js'
+import { resolveEventsOptions, type EventsOptions } from './options.js'
+import { SSE_ERR_GENERATION_NOT_FOUND, SSE_ERR_INVALID_TEXT, SSE_ERR_RATE_LIMITED } from './errors.js'
+import { parseEventId, type GenerationEvent, type Generations, type Producer } from '../../lib/generations/store.js'
 import type { SseInput } from '../../lib/sse/encoder.js'
 import { eventsResponses, postBody, querystring, stopResponses } from './schema.js'
+import { DESCRIPTION, STOP_DESCRIPTION } from './descriptions.js'
 
-export interface EventsRouteOptions {
-  /** Gives the SDK client and model for a request (routes/events/upstream.ts). */
-  upstream: UpstreamResolver
-  /** 504 (or an `error` event once streaming) when no first token arrives in time. @default 60000 */
-  firstTokenTimeoutMs?: number
-  /** An `error` event when the upstream goes silent between tokens this long. @default 30000 */
-  idleTimeoutMs?: number
-  /** The longest prompt, system prompt or message content, in characters. @default 8000 */
-  maxPromptChars?: number
-  /** Requests per window per client address; `false` turns it off. @default { max: 30, timeWindowMs: 60000 } */
-  rateLimit?: { max: number, timeWindowMs: number } | false
-  /**
-   * Resumable generations: the answer runs decoupled from the connection, and a reconnect with
-   * Last-Event-ID continues it. `false`: a disconnect aborts the upstream at once.
-   * @default false
-   */
-  resume?: false | {
-    generations: Generations
-    /** Who may resume or stop a generation: the one who started it. @default request.ip */
-    owner?: (request: FastifyRequest) => string
-    /**
-     * `retry:` sent to clients: how soon a dropped EventSource comes back (browsers wait ~3 s).
-     * @default 1000
-     */
-    retryMs?: number
-  }
-}
+export type { EventsOptions, EventsResumeOptions } from './options.js'
+export type { OpenAIConfig } from './upstream.js'
+export type { GenerationLimits } from './budget.js'
 
 /** What both routes boil down to. */
 interface Chat {
@@ -59,56 +45,35 @@ interface EventsQuery {
   format?: 'text' | 'json'
 }
 
+const events: FastifyPluginAsync<EventsOptions> = async (app, opts) => {
+  const o = resolveEventsOptions(opts)
+  const { firstTokenTimeoutMs, idleTimeoutMs, maxPromptChars, resume } = o
+  const clientOf = o.client
+  const demo = opts.demo === true
+  const choice = { openai: opts.openai, model: opts.model, models: opts.models ?? [] }
+  const upstreamFor = createUpstreamResolver(choice)
+  const budget = createBudget(o.limits)
 
-const DESCRIPTION = `Streams an answer from the configured OpenAI-compatible LLM (or the built-in demo model) as
-Server-Sent Events.
+  // `reply.sse` comes from the core plugin; mounted alone, the route brings it.
+  if (!app.hasReplyDecorator('sse')) await app.register(sse)
+  if (resume?.owned === true) app.addHook('onClose', () => resume.generations.close())
 
-- Default \`message\` events: the raw text of one token (newlines and leading spaces included; with
-  \`format=json\` a JSON string instead, exact even for \`\\r\`). Ids are \`<generation>:<seq>\`.
-- \`done\`: \`{ finish_reason, usage, model, demo }\`, then the stream ends. Close your EventSource on it,
-  or it reconnects. \`finish_reason\` is \`stopped\` after a stop.
-- \`error\`: \`{ code, message, statusCode }\` when the upstream fails after the stream has started.
-
-Failures before the stream starts are HTTP errors with a JSON body: 400 bad input, 429 rate limited
-(here or upstream; \`retry-after\` is set), 502 upstream unreachable, misconfigured or failing,
-504 no first token in time.
-
-Resuming (on in the demo service): the generation runs on without the connection. A reconnect carrying
-\`Last-Event-ID: <generation>:<n>\` (header, or \`?lastEventId=\` for a first request) replays the tokens
-after \`n\` and follows live, without asking the upstream again. A reconnect to a finished generation,
-or to one that is unknown, expired or started by another client, gets 204 (which stops an EventSource)
-— or 404 \`SSE_ERR_GENERATION_NOT_FOUND\` for a POST that asked to resume explicitly. A generation with
-no client attached is aborted upstream after \`RESUME_GRACE_MS\`; \`DELETE /events/{generation}\` stops it
-at once. Without resuming, a reconnect carrying one of our ids gets 204 and a disconnect aborts the
-upstream at once.`
-
-const STOP_DESCRIPTION = `Stops a resumable generation at once, whoever is attached: its upstream request is
-aborted and attached clients get \`done\` with \`finish_reason: "stopped"\`. Only the client that started it may
-stop it; any other id is 404. Stop is not a disconnect: closing the stream alone keeps the generation
-running for the grace period, so the client can come back.`
-
-const events: FastifyPluginAsync<EventsRouteOptions> = async (app, opts) => {
-  const firstTokenTimeoutMs = opts.firstTokenTimeoutMs ?? 60_000
-  const idleTimeoutMs = opts.idleTimeoutMs ?? 30_000
-  const maxPromptChars = opts.maxPromptChars ?? 8000
-  const limit = opts.rateLimit ?? { max: 30, timeWindowMs: 60_000 }
-  const resume = opts.resume === undefined || opts.resume === false ? undefined : opts.resume
-  const ownerOf = resume?.owner ?? ((request: FastifyRequest) => request.ip)
-  const retryMs = resume?.retryMs ?? 1000
-
-  // Registered inside this encapsulated plugin with `global: false`: it limits only these routes.
-  if (limit !== false) {
+  // One budget per client across GET, HEAD and POST: a limiter of our own (not a per-route config,
+  // which @fastify/rate-limit counts per route and method), registered in this plugin's context only.
+  let limited: Array<ReturnType<typeof app.rateLimit>> = []
+  if (o.rateLimit !== false) {
     await app.register(rateLimit, {
       global: false,
+      keyGenerator: clientOf,
       errorResponseBuilder: (_request, context) => new SSE_ERR_RATE_LIMITED(context.after)
     })
+    limited = [app.rateLimit({ max: o.rateLimit.max, timeWindow: o.rateLimit.timeWindowMs })]
   }
-  const config = limit === false ? {} : { rateLimit: { max: limit.max, timeWindow: limit.timeWindowMs } }
 
   /** The answer's events, without ids: tokens, then `done` (also after a stop, saying so). */
   async function * answer (chat: Chat, signal: AbortSignal): AsyncGenerator<GenerationEvent> {
     const json = chat.format === 'json'
-    const upstream = await opts.upstream(signal, chat.model)
+    const upstream = await upstreamFor(signal, chat.model)
     const tokens = streamChat(upstream.client, {
       model: upstream.model,
       messages: chat.messages,
@@ -120,19 +85,31 @@ const events: FastifyPluginAsync<EventsRouteOptions> = async (app, opts) => {
         yield { data: json ? JSON.stringify(event.text) : event.text }
       } else {
         const { finish_reason: finishReason, usage, model } = event
-        yield { event: 'done', data: { finish_reason: finishReason, usage, model, demo: upstream.demo } }
+        yield { event: 'done', data: { finish_reason: finishReason, usage, model, demo } }
         return
       }
     }
     // The upstream was aborted: by an explicit stop (or an abandoned generation), since a plain
     // disconnect without resuming leaves nobody to read this.
-    if (signal.aborted) yield { event: 'done', data: { finish_reason: 'stopped', usage: null, model: upstream.model, demo: upstream.demo } }
+    if (signal.aborted) yield { event: 'done', data: { finish_reason: 'stopped', usage: null, model: upstream.model, demo } }
+  }
+
+  /** Takes a slot of the client's budget (or throws a 429) and gives the producer that frees it. */
+  function budgeted (request: FastifyRequest, chat: Chat): Producer {
+    const release = budget.take(clientOf(request))
+    return async function * (signal) {
+      try {
+        yield * answer(chat, signal)
+      } finally {
+        release()
+      }
+    }
   }
 
   /** A 429 must say when to come back, also when it reaches the client through the stream's start. */
-  async function * withRetryAfter (reply: FastifyReply, source: AsyncIterable<SseInput>): AsyncGenerator<SseInput> {
+  async function * withRetryAfter (reply: FastifyReply, source: () => AsyncIterable<SseInput>): AsyncGenerator<SseInput> {
     try {
-      yield * source
+      yield * source()
     } catch (err) {
       const retryAfter = (err as UpstreamError).retryAfter
       if (retryAfter !== undefined && !reply.sent) reply.header('retry-after', retryAfter)
@@ -145,42 +122,36 @@ const events: FastifyPluginAsync<EventsRouteOptions> = async (app, opts) => {
     // An EventSource reconnecting after a dropped stream: stop it (204) rather than start over.
     if (parseEventId(reply.request.lastEventId) !== undefined) return reply.code(204).send()
     const generation = randomBytes(16).toString('base64url')
-    return reply.sse(({ signal }) => withRetryAfter(reply, (async function * () {
+    return reply.sse(({ signal }) => withRetryAfter(reply, async function * () {
       let seq = 0
-      for await (const event of answer(chat, signal)) yield { ...event, id: `${generation}:${++seq}` }
-    })()))
+      for await (const event of budgeted(reply.request, chat)(signal)) yield { ...event, id: `${generation}:${++seq}` }
+    }))
   }
 
   /** With resuming: the answer runs in the generation store; this connection follows it. */
-  const resumable = async (reply: FastifyReply, chat: Chat, generations: Generations): Promise<void> => {
+  const resumable = async (reply: FastifyReply, chat: Chat, generations: Generations, retryMs: number): Promise<void> => {
     const request = reply.request
-    const owner = ownerOf(request)
+    const owner = clientOf(request)
     const last = request.lastEventId
-    let id: string
-    let after = 0
-    let fresh = false
     if (parseEventId(last) !== undefined) {
       const found = await generations.lookup(last, owner)
       if (found.status === 'resumable') {
-        id = found.id
-        after = found.after
-      } else if (found.status === 'unknown' && request.method === 'POST') {
+        return await reply.sse(({ signal }) => withRetryAfter(reply, () => generations.follow(found.id, found.after, signal)), { retryMs })
+      }
+      if (found.status === 'unknown' && request.method === 'POST') {
         // A script asked to resume this generation explicitly: say it is gone, never re-run it.
         throw new SSE_ERR_GENERATION_NOT_FOUND()
-      } else {
-        // Finished (the client has it all), or unknown to a browser's EventSource: 204 stops its
-        // reconnecting. Starting the prompt again would append a second answer to the first.
-        await reply.code(204).send()
-        return
       }
-    } else {
-      id = await generations.start(owner, (signal) => answer(chat, signal))
-      fresh = true
+      // Finished (the client has it all), or unknown to a browser's EventSource: 204 stops its
+      // reconnecting. Starting the prompt again would append a second answer to the first.
+      await reply.code(204).send()
+      return
     }
-    return await reply.sse(({ signal }) => {
-      const frames = generations.follow(id, after, signal)
-      return withRetryAfter(reply, fresh ? stopIfUnseen(generations, id, owner, frames) : frames)
-    }, { retryMs })
+    return await reply.sse(({ signal }) => withRetryAfter(reply, async function * () {
+      // Started only now that the stream is accepted; see the top of this file.
+      const id = await generations.start(owner, budgeted(request, chat))
+      yield * stopIfUnseen(generations, id, owner, generations.follow(id, 0, signal))
+    }), { retryMs })
   }
 
   /**
@@ -199,11 +170,21 @@ const events: FastifyPluginAsync<EventsRouteOptions> = async (app, opts) => {
     }
   }
 
-  const handle = (reply: FastifyReply, chat: Chat): Promise<void> | FastifyReply =>
-    resume === undefined ? relay(reply, chat) : resumable(reply, chat, resume.generations)
+  const handle = (reply: FastifyReply, chat: Chat): Promise<void> | FastifyReply => {
+    // HEAD (Fastify answers it with the GET handler) says what GET would serve, and starts nothing.
+    if (reply.request.method === 'HEAD') {
+      return reply.type('text/event-stream; charset=utf-8').header('cache-control', 'no-cache').send()
+    }
+    // Before any stream: a bad choice is a 400, not an `error` event after an upstream round trip.
+    checkModel(choice, chat.model)
+    chat.messages.forEach((m, i) => {
+      if (!m.content.isWellFormed()) throw new SSE_ERR_INVALID_TEXT(`messages[${i}].content`)
+    })
+    return resume === undefined ? relay(reply, chat) : resumable(reply, chat, resume.generations, resume.retryMs)
+  }
 
   app.get<{ Querystring: EventsQuery }>('/events', {
-    config,
+    onRequest: limited,
     schema: {
       tags: ['streams'],
       summary: 'LLM answer as Server-Sent Events (EventSource)',
@@ -220,7 +201,7 @@ const events: FastifyPluginAsync<EventsRouteOptions> = async (app, opts) => {
   })
 
   app.post<{ Body: Chat }>('/events', {
-    config,
+    onRequest: limited,
     schema: {
       tags: ['streams'],
       summary: 'LLM answer to a conversation as Server-Sent Events (scripts)',
@@ -244,7 +225,7 @@ const events: FastifyPluginAsync<EventsRouteOptions> = async (app, opts) => {
     response: stopResponses
   })
   const stop = async (request: FastifyRequest<{ Params: { generation: string } }>, reply: FastifyReply): Promise<void> => {
-    if (!await generations.stop(request.params.generation, ownerOf(request))) throw new SSE_ERR_GENERATION_NOT_FOUND()
+    if (!await generations.stop(request.params.generation, clientOf(request))) throw new SSE_ERR_GENERATION_NOT_FOUND()
     await reply.code(204).send()
   }
   app.delete<{ Params: { generation: string } }>('/events/:generation', {

@@ -2,9 +2,12 @@
 // model) as an async iterable of tokens and a final `done`, through the `openai` SDK 6.x (7.x needs
 // Node 22). The caller's AbortSignal reaches the SDK's fetch, so a client that goes away cancels
 // the upstream HTTP request at once, even while we still wait for its first byte.
-import OpenAI from 'openai'
-import { mapUpstreamError, timeoutError } from './llm-errors.js'
-import { SSE_ERR_UPSTREAM_FAILED, SSE_ERR_UPSTREAM_REJECTED } from './errors.js'
+// `openai` is an optional peer: types only here; a client is built (routes/events/upstream.ts) only
+// when the user did not pass one, and then the package is loaded on demand.
+import type OpenAI from 'openai'
+import { failedError, mapUpstreamError, NOT_OPENAI, timeoutError, type SdkErrors } from './llm-errors.js'
+import { SSE_ERR_OPENAI_MISSING, SSE_ERR_UPSTREAM_REJECTED } from './errors.js'
+import { TextRepair } from './text-repair.js'
 
 export interface ChatMessage {
   role: 'system' | 'developer' | 'user' | 'assistant'
@@ -52,9 +55,18 @@ export interface LlmClientOptions {
   maxRetries?: number
 }
 
-/** An SDK client for one upstream. Local servers need no key; the SDK insists on one, so it gets a placeholder. */
-export function createLlmClient (opts: LlmClientOptions): OpenAI {
-  return new OpenAI({
+/**
+ * An SDK client for one upstream, `openai` loaded on demand. Local servers need no key; the SDK
+ * insists on one, so it gets a placeholder.
+ */
+export async function createLlmClient (opts: LlmClientOptions): Promise<OpenAI> {
+  let sdk: typeof import('openai')
+  try {
+    sdk = await import('openai')
+  } catch (err) {
+    throw Object.assign(new SSE_ERR_OPENAI_MISSING(), { cause: err })
+  }
+  return new sdk.OpenAI({
     baseURL: opts.baseURL,
     apiKey: opts.apiKey ?? 'not-needed',
     maxRetries: opts.maxRetries ?? 0,
@@ -63,14 +75,19 @@ export function createLlmClient (opts: LlmClientOptions): OpenAI {
   })
 }
 
+/** The SDK's error classes of this client's own copy of `openai`. */
+function errorsOf (client: OpenAI): SdkErrors {
+  return client.constructor as unknown as SdkErrors
+}
+
 /** The first model the upstream lists (`GET /models`): what LM Studio or Ollama has loaded. */
 export async function firstModel (client: OpenAI, signal?: AbortSignal, apiKey?: string): Promise<string> {
   try {
     for await (const model of client.models.list({ signal })) return model.id
   } catch (err) {
-    throw mapUpstreamError(err, client.baseURL, apiKey, false)
+    throw mapUpstreamError(err, errorsOf(client), client.baseURL, apiKey, false)
   }
-  throw new SSE_ERR_UPSTREAM_REJECTED(client.baseURL, 404, 'it lists no models; load one or set LLM_MODEL')
+  throw Object.assign(new SSE_ERR_UPSTREAM_REJECTED(404, 'it lists no models; load one or set LLM_MODEL'), { upstream: client.baseURL })
 }
 
 /**
@@ -114,22 +131,27 @@ export async function * streamChat (client: OpenAI, request: ChatRequest, opts: 
 
   let midStream = false
   try {
-    const stream = await client.chat.completions.create(
+    const { data: stream, response } = await client.chat.completions.create(
       { ...request, stream: true, stream_options: { include_usage: true } },
-      { signal: controller.signal })
+      { signal: controller.signal }).withResponse()
     midStream = true
+    const contentType = response.headers.get('content-type') ?? ''
+    // An emoji split across two chunks arrives as lone surrogates: held back until whole.
+    const text = new TextRepair()
+    let chunks = 0
     let finishReason: string | undefined
     let usage: ChatUsage | null = null
     let model = request.model
     for await (const chunk of stream) {
       last = performance.now()
+      chunks++
       if (typeof chunk.model === 'string' && chunk.model !== '') model = chunk.model
       if (chunk.usage != null) usage = chunk.usage
       const choice = chunk.choices?.[0]
       if (choice === undefined) continue
       if (choice.finish_reason != null) finishReason = choice.finish_reason
-      const text = choice.delta?.content
-      if (typeof text === 'string' && text !== '') {
+      const piece = text.push(choice.delta?.content)
+      if (piece !== '') {
         if (!gotToken) {
           // From now on the idle limit applies; re-arm once so a shorter one is not missed.
           gotToken = true
@@ -137,7 +159,7 @@ export async function * streamChat (client: OpenAI, request: ChatRequest, opts: 
           timer = setTimeout(check, idleMs)
         }
         waiting = false
-        yield { type: 'token', text }
+        yield { type: 'token', text: piece }
         waiting = true
         last = performance.now()
       }
@@ -145,14 +167,20 @@ export async function * streamChat (client: OpenAI, request: ChatRequest, opts: 
     // An aborted SDK stream ends silently rather than throwing: find out why it ended.
     if (expired !== undefined) throw timeoutError(where, expired)
     if (gone()) return
+    const rest = text.end()
+    if (rest !== '') yield { type: 'token', text: rest }
     if (finishReason === undefined) {
-      throw new SSE_ERR_UPSTREAM_FAILED(where, 'the stream ended before the model finished (no finish_reason); see the LLM server\'s logs')
+      // A 200 whose body is not an event stream (a JSON answer, an HTML page) parses as no chunk at all.
+      if (chunks === 0 && !contentType.includes('text/event-stream')) {
+        throw failedError(where, NOT_OPENAI(`a 200 reply that is not an event stream (content-type "${contentType.slice(0, 100)}")`))
+      }
+      throw failedError(where, 'the stream ended before the model finished (no finish_reason); see the LLM server\'s logs')
     }
     yield { type: 'done', finish_reason: finishReason, usage, model }
   } catch (err) {
     if (expired !== undefined) throw timeoutError(where, expired)
     if (gone()) return
-    throw mapUpstreamError(err, where, opts.apiKey, midStream)
+    throw mapUpstreamError(err, errorsOf(client), where, opts.apiKey, midStream)
   } finally {
     clearTimeout(timer)
     outer?.removeEventListener('abort', onAbort)

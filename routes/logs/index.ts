@@ -70,3 +70,6 @@ const logs: FastifyPluginAsync<LogsRouteOptions> = async (app, opts) => {
 }
 
 export default logs
+
+export { createLogStream, logRedaction, LOG_LEVELS, type LogStreamOptions, type LogLevelName } from './log-stream.js'
+export type { UrlRedaction } from './redact.js'

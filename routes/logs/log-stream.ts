@@ -5,13 +5,13 @@
 // logger options), and by a scrub of the finished line, for secrets logged where no path foresaw.
 import type { FastifyRequest } from 'fastify'
 import type { Hub } from '../../lib/hub/hub.js'
+import { CENSOR, redactSecrets, redactUrl, type UrlRedaction } from './redact.js'
 
 /** pino's levels, by name. */
 export const LOG_LEVELS = Object.freeze({ trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 })
 export type LogLevelName = keyof typeof LOG_LEVELS
 
 const NAMES = Object.keys(LOG_LEVELS) as LogLevelName[]
-const CENSOR = '[redacted]'
 
 /** The hub topic of a numeric pino level (custom levels go to the nearest standard one below). */
 export function logTopic (level: number): string {
@@ -25,53 +25,33 @@ export function logTopicsFrom (min: LogLevelName): string[] {
   return NAMES.filter((n) => LOG_LEVELS[n] >= LOG_LEVELS[min]).map((n) => 'logs:' + n)
 }
 
-// Query parameters whose values are credentials (`?api_key=…` is how some LLM servers take keys,
-// `?token=` is how an EventSource passes LOGS_TOKEN).
-const SECRET_PARAM = /([?&](?:api[_-]?key|token|access[_-]?token|key|password|secret)=)[^&#\s"\\]*/gi
-// A JSON property holding a credential, at any depth.
-const SECRET_PROP = /("(?:authorization|proxy-authorization|cookie|set-cookie|x-api-key|api[_-]?key|apiKey|access[_-]?token|token|password|secret)":)"(?:[^"\\]|\\.)*"/gi
-const BEARER = /\b(Bearer\s+)[^\s"\\,]+/gi
-const BASIC = /\b(Basic\s+)[A-Za-z0-9+/]{8,}=*/gi
-
-/** A URL with the values of credential query parameters replaced. */
-export function redactUrl (url: string): string {
-  return url.includes('?') ? url.replace(SECRET_PARAM, '$1' + CENSOR) : url
-}
-
-/** A finished JSON log line with any credential left in it replaced. */
-export function scrubSecrets (line: string): string {
-  return line
-    .replace(SECRET_PROP, '$1"' + CENSOR + '"')
-    .replace(BEARER, '$1' + CENSOR)
-    .replace(BASIC, '$1' + CENSOR)
-    .replace(SECRET_PARAM, '$1' + CENSOR)
-}
-
 /**
  * Logger options to merge into Fastify's `logger`: pino `redact` paths for credentials in logged
  * headers and objects, and the request serializer Fastify uses, with credential query parameters
- * removed from the URL.
+ * (and, unless `includePrompts`, prompts and generation ids) removed from the URL.
  */
-export const logRedaction = {
-  redact: {
-    paths: [
-      'authorization', 'cookie', 'apiKey', 'api_key', 'token',
-      '*.authorization', '*.cookie', '*["set-cookie"]', '*.apiKey', '*.api_key', '*.token',
-      '*.headers.authorization', '*.headers.cookie', '*.headers["set-cookie"]', '*.headers["x-api-key"]',
-      '*.*.headers.authorization', '*.*.headers.cookie'
-    ],
-    censor: CENSOR
-  },
-  serializers: {
-    req (req: FastifyRequest) {
-      const version = req.headers?.['accept-version']
-      return {
-        method: req.method,
-        url: redactUrl(req.url),
-        version: Array.isArray(version) ? version[0] : version,
-        host: req.host,
-        remoteAddress: req.ip,
-        remotePort: req.socket?.remotePort
+export function logRedaction (opts: UrlRedaction = {}) {
+  return {
+    redact: {
+      paths: [
+        'authorization', 'cookie', 'apiKey', 'api_key', 'token',
+        '*.authorization', '*.cookie', '*["set-cookie"]', '*.apiKey', '*.api_key', '*.token',
+        '*.headers.authorization', '*.headers.cookie', '*.headers["set-cookie"]', '*.headers["x-api-key"]',
+        '*.*.headers.authorization', '*.*.headers.cookie'
+      ],
+      censor: CENSOR
+    },
+    serializers: {
+      req (req: FastifyRequest) {
+        const version = req.headers?.['accept-version']
+        return {
+          method: req.method,
+          url: redactUrl(req.url, opts),
+          version: Array.isArray(version) ? version[0] : version,
+          host: req.host,
+          remoteAddress: req.ip,
+          remotePort: req.socket?.remotePort
+        }
       }
     }
   }
@@ -85,6 +65,8 @@ export interface LogStreamOptions {
    * @default process.stdout
    */
   destination?: { write: (line: string) => unknown } | null
+  /** Strings to take out of every line before it is written anywhere: the upstream's API key, say. */
+  secrets?: readonly string[]
 }
 
 const LEVEL = /"level":(\d+)/
@@ -93,10 +75,11 @@ const ignore = (): void => {}
 /** A pino destination (`logger: { stream }`) that tees every line into the hub. */
 export function createLogStream (opts: LogStreamOptions): { write: (line: string) => void } {
   const { hub } = opts
+  const secrets = opts.secrets ?? []
   const destination = opts.destination === undefined ? process.stdout : opts.destination
   return {
     write (chunk: string) {
-      const line = scrubSecrets(chunk)
+      const line = redactSecrets(chunk, secrets)
       destination?.write(line)
       const level = LEVEL.exec(line)
       const data = line.endsWith('\n') ? line.slice(0, -1) : line

@@ -104,7 +104,7 @@ t.test('refuses to splice a new generation onto a dropped one', async (t) => {
 })
 
 t.test("throws SseEventError with the server's code on an error event", async (t) => {
-  const fake = await fakeEvents(t, { failWith: new SSE_ERR_UPSTREAM_FAILED('http://upstream', 'it fell over') })
+  const fake = await fakeEvents(t, { failWith: new SSE_ERR_UPSTREAM_FAILED('it fell over') })
   const gen = generate(fake.base, { prompt: 'hi' })
   const err = await text(gen).catch((e: unknown) => e)
   t.ok(err instanceof SseEventError)

@@ -6,10 +6,11 @@ t.test('an empty environment gives the documented defaults: the demo model on 12
   t.equal(c.host, '127.0.0.1')
   t.equal(c.port, 8080)
   t.equal(c.logLevel, 'info')
-  t.same(c.llm, { baseURL: undefined, apiKey: undefined, model: undefined, firstTokenTimeoutMs: 60000, idleTimeoutMs: 30000, maxRetries: 0 })
+  t.same(c.llm, { baseURL: undefined, apiKey: undefined, model: undefined, models: [], firstTokenTimeoutMs: 60000, idleTimeoutMs: 30000, maxRetries: 0 })
   t.equal(c.demoTokenDelayMs, 30)
   t.equal(c.maxPromptChars, 8000)
   t.same(c.rateLimit, { max: 30, timeWindowMs: 60000 })
+  t.same(c.maxGenerations, { perClient: 3, total: 100 })
 })
 
 t.test('LLM_* variables win over the SDK\'s OPENAI_* ones, which are the fallback', async (t) => {

@@ -18,7 +18,7 @@ const ask = { model: 'm', messages: [{ role: 'user' as const, content: 'hi' }] }
 
 t.test('yields each token, then done with finish reason, usage and model', async (t) => {
   const f = await fake(t, { kind: 'normal', model: 'served-model' })
-  const events = await collect(streamChat(createLlmClient({ baseURL: f.baseURL }), ask))
+  const events = await collect(streamChat(await createLlmClient({ baseURL: f.baseURL }), ask))
   t.same(events.filter((e) => e.type === 'token').map((e: any) => e.text), DEFAULT_TOKENS)
   t.same(events.at(-1), {
     type: 'done',
@@ -47,46 +47,48 @@ const cases: Array<{ name: string, mode: any, code: string, status: number, toke
   { name: '500 becomes SSE_ERR_UPSTREAM_FAILED', mode: { kind: 'status', status: 500 }, code: 'SSE_ERR_UPSTREAM_FAILED', status: 502, tokens: 0, message: /HTTP 500/ },
   { name: 'an error object mid-stream becomes SSE_ERR_UPSTREAM_FAILED after the tokens before it', mode: { kind: 'mid-error', message: 'overloaded' }, code: 'SSE_ERR_UPSTREAM_FAILED', status: 502, tokens: 5, message: /mid-stream \(overloaded\)/ },
   { name: 'a dropped connection becomes SSE_ERR_UPSTREAM_FAILED', mode: { kind: 'drop' }, code: 'SSE_ERR_UPSTREAM_FAILED', status: 502, tokens: 5, message: /dropped mid-stream/ },
-  { name: 'a chunk that is not JSON becomes SSE_ERR_UPSTREAM_FAILED', mode: { kind: 'malformed' }, code: 'SSE_ERR_UPSTREAM_FAILED', status: 502, tokens: 5, message: /malformed/ },
+  { name: 'a chunk that is not JSON becomes SSE_ERR_UPSTREAM_FAILED', mode: { kind: 'malformed' }, code: 'SSE_ERR_UPSTREAM_FAILED', status: 502, tokens: 5, message: /not JSON; is LLM_BASE_URL an OpenAI-compatible API\?/ },
   { name: 'a stream that ends without a finish reason becomes SSE_ERR_UPSTREAM_FAILED', mode: { kind: 'truncated' }, code: 'SSE_ERR_UPSTREAM_FAILED', status: 502, tokens: 5, message: /ended before the model finished/ }
 ]
 
 for (const c of cases) {
   t.test(c.name, async (t) => {
     const f = await fake(t, c.mode)
-    const { err, tokens } = await failure(streamChat(createLlmClient({ baseURL: f.baseURL }), ask))
+    const { err, tokens } = await failure(streamChat(await createLlmClient({ baseURL: f.baseURL }), ask))
     t.equal(err.code, c.code)
     t.equal(err.statusCode, c.status)
     t.equal(tokens.length, c.tokens)
     t.match(err.message, c.message)
-    t.ok(err.message.includes(f.baseURL), 'names the upstream URL')
+    t.notOk(err.message.includes(f.baseURL), 'the URL is not in the message')
+    t.equal(err.upstream, f.baseURL, 'but kept for the log')
   })
 }
 
 t.test('429 passes the upstream retry-after on, and the SDK does not retry by default', async (t) => {
   const f = await fake(t, { kind: 'status', status: 429, retryAfter: '17' })
-  const { err } = await failure(streamChat(createLlmClient({ baseURL: f.baseURL }), ask))
+  const { err } = await failure(streamChat(await createLlmClient({ baseURL: f.baseURL }), ask))
   t.equal(err.code, 'SSE_ERR_UPSTREAM_RATE_LIMITED')
   t.equal(err.statusCode, 429)
   t.equal(err.retryAfter, '17')
   t.equal(f.requests.length, 1, 'one attempt only')
 })
 
-t.test('a refused connection becomes SSE_ERR_UPSTREAM_UNREACHABLE naming the URL', async (t) => {
+t.test('a refused connection becomes SSE_ERR_UPSTREAM_UNREACHABLE, the URL kept for the log', async (t) => {
   const f = await startFakeUpstream()
   const baseURL = f.baseURL
   await f.close() // nothing listens on that port any more
-  const { err } = await failure(streamChat(createLlmClient({ baseURL }), ask))
+  const { err } = await failure(streamChat(await createLlmClient({ baseURL }), ask))
   t.equal(err.code, 'SSE_ERR_UPSTREAM_UNREACHABLE')
   t.equal(err.statusCode, 502)
-  t.ok(err.message.includes(baseURL))
+  t.equal(err.upstream, baseURL)
+  t.notOk(err.message.includes(baseURL))
   t.match(err.message, /LLM_BASE_URL/)
 })
 
 t.test('no first token in time becomes SSE_ERR_UPSTREAM_TIMEOUT (504) and the upstream request is cancelled', async (t) => {
   const f = await fake(t, { kind: 'stall-first' })
   const started = performance.now()
-  const { err } = await failure(streamChat(createLlmClient({ baseURL: f.baseURL }), ask, { firstTokenTimeoutMs: 200 }))
+  const { err } = await failure(streamChat(await createLlmClient({ baseURL: f.baseURL }), ask, { firstTokenTimeoutMs: 200 }))
   t.equal(err.code, 'SSE_ERR_UPSTREAM_TIMEOUT')
   t.equal(err.statusCode, 504)
   t.match(err.message, /within 200 ms/)
@@ -97,7 +99,7 @@ t.test('no first token in time becomes SSE_ERR_UPSTREAM_TIMEOUT (504) and the up
 t.test('silence between tokens beyond the idle timeout becomes SSE_ERR_UPSTREAM_TIMEOUT after the tokens', async (t) => {
   const f = await fake(t, { kind: 'stall-mid' })
   const started = performance.now()
-  const { err, tokens } = await failure(streamChat(createLlmClient({ baseURL: f.baseURL }), ask, { idleTimeoutMs: 200 }))
+  const { err, tokens } = await failure(streamChat(await createLlmClient({ baseURL: f.baseURL }), ask, { idleTimeoutMs: 200 }))
   t.equal(err.code, 'SSE_ERR_UPSTREAM_TIMEOUT')
   t.same(tokens, DEFAULT_TOKENS)
   t.ok(performance.now() - started < 2000, 'the idle limit applies, not the longer first-token one')
@@ -107,7 +109,7 @@ t.test('silence between tokens beyond the idle timeout becomes SSE_ERR_UPSTREAM_
 t.test('a slow consumer does not count as upstream silence', async (t) => {
   const f = await fake(t, { kind: 'normal' })
   const events: ChatEvent[] = []
-  for await (const e of streamChat(createLlmClient({ baseURL: f.baseURL }), ask, { idleTimeoutMs: 100, firstTokenTimeoutMs: 1000 })) {
+  for await (const e of streamChat(await createLlmClient({ baseURL: f.baseURL }), ask, { idleTimeoutMs: 100, firstTokenTimeoutMs: 1000 })) {
     events.push(e)
     if (e.type === 'token') await new Promise((resolve) => setTimeout(resolve, 150))
   }
@@ -117,7 +119,7 @@ t.test('a slow consumer does not count as upstream silence', async (t) => {
 t.test('aborting before the first byte cancels the upstream request at once and ends quietly', async (t) => {
   const f = await fake(t, { kind: 'stall-first' })
   const ac = new AbortController()
-  const iter = streamChat(createLlmClient({ baseURL: f.baseURL }), ask, { signal: ac.signal })
+  const iter = streamChat(await createLlmClient({ baseURL: f.baseURL }), ask, { signal: ac.signal })
   const pending = collect(iter)
   await f.nextRequest()
   const abortedAt = performance.now()
@@ -130,7 +132,7 @@ t.test('aborting before the first byte cancels the upstream request at once and 
 
 t.test('stopping the iteration mid-stream cancels the upstream request', async (t) => {
   const f = await fake(t, { kind: 'stall-mid' })
-  for await (const e of streamChat(createLlmClient({ baseURL: f.baseURL }), ask)) {
+  for await (const e of streamChat(await createLlmClient({ baseURL: f.baseURL }), ask)) {
     if (e.type === 'token') break
   }
   t.equal((await f.requests[0].closed).aborted, true)
@@ -138,14 +140,14 @@ t.test('stopping the iteration mid-stream cancels the upstream request', async (
 
 t.test('an already aborted signal sends nothing upstream', async (t) => {
   const f = await fake(t)
-  t.same(await collect(streamChat(createLlmClient({ baseURL: f.baseURL }), ask, { signal: AbortSignal.abort() })), [])
+  t.same(await collect(streamChat(await createLlmClient({ baseURL: f.baseURL }), ask, { signal: AbortSignal.abort() })), [])
   t.equal(f.requests.length, 0)
 })
 
 t.test('the API key never appears in an error message, even when the upstream echoes it', async (t) => {
   const key = 'sk-very-secret-key-123'
   const f = await fake(t, { kind: 'status', status: 400, message: `bad request for key ${key}` })
-  const { err } = await failure(streamChat(createLlmClient({ baseURL: f.baseURL, apiKey: key }), ask, { apiKey: key }))
+  const { err } = await failure(streamChat(await createLlmClient({ baseURL: f.baseURL, apiKey: key }), ask, { apiKey: key }))
   t.equal(err.code, 'SSE_ERR_UPSTREAM_REJECTED')
   t.notOk(err.message.includes(key))
   t.match(err.message, /\[redacted\]/)
@@ -154,12 +156,12 @@ t.test('the API key never appears in an error message, even when the upstream ec
 
 t.test('firstModel picks the first model the upstream lists', async (t) => {
   const f = await fake(t)
-  t.equal(await firstModel(createLlmClient({ baseURL: f.baseURL })), 'fake-listed-model')
+  t.equal(await firstModel(await createLlmClient({ baseURL: f.baseURL })), 'fake-listed-model')
 })
 
 t.test('firstModel maps an upstream failure to a coded error', async (t) => {
   const f = await startFakeUpstream()
   const baseURL = f.baseURL
   await f.close() // nothing listens there any more
-  await t.rejects(firstModel(createLlmClient({ baseURL })), { code: 'SSE_ERR_UPSTREAM_UNREACHABLE' })
+  await t.rejects(firstModel(await createLlmClient({ baseURL })), { code: 'SSE_ERR_UPSTREAM_UNREACHABLE' })
 })

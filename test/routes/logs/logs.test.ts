@@ -2,7 +2,8 @@ import t, { type Test } from 'tap'
 import Fastify from 'fastify'
 import sse from '../../../lib/index.js'
 import { createHub, type HubOptions } from '../../../lib/hub/hub.js'
-import { createLogStream, logRedaction, scrubSecrets } from '../../../routes/logs/log-stream.js'
+import { createLogStream, logRedaction } from '../../../routes/logs/log-stream.js'
+import { redactSecrets as scrubSecrets } from '../../../routes/logs/redact.js'
 import logs from '../../../routes/logs/index.js'
 import { listen, openStream, type OpenStream } from '../../helpers/http.js'
 
@@ -11,7 +12,7 @@ async function serve (t: Test, opts: { token?: string, hub?: HubOptions } = {}):
   const hub = createHub(opts.hub)
   const lines: string[] = []
   const app = Fastify({
-    logger: { level: 'info', stream: createLogStream({ hub, destination: { write: (l: string) => lines.push(l) } }), ...logRedaction }
+    logger: { level: 'info', stream: createLogStream({ hub, destination: { write: (l: string) => lines.push(l) } }), ...logRedaction() }
   })
   await app.register(sse, { heartbeatMs: 0 })
   await app.register(logs, { hub, token: opts.token })
