@@ -48,6 +48,3 @@ export const SSE_ERR_MODEL_NOT_ALLOWED = createError<'SSE_ERR_MODEL_NOT_ALLOWED'
 export const SSE_ERR_INVALID_TEXT = createError<'SSE_ERR_INVALID_TEXT', 400, [string]>(
   'SSE_ERR_INVALID_TEXT', '%s is not well-formed Unicode (it contains a lone surrogate)', 400)
 
-/** The route needs to build an `openai` client and the optional peer is not installed. */
-export const SSE_ERR_OPENAI_MISSING = createError<'SSE_ERR_OPENAI_MISSING', 500, []>(
-  'SSE_ERR_OPENAI_MISSING', 'The /events route needs the "openai" package to build its client: npm install openai (or pass your own client as the `openai` option)', 500)

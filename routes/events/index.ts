@@ -9,9 +9,9 @@
 // the generation started inside the stream's source, which `reply.sse` calls only once it has
 // accepted the stream (not for a 503 at MAX_STREAMS, a 429, a 400, a HEAD or a 204).
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import rateLimit from '@fastify/rate-limit'
 import { randomBytes } from 'node:crypto'
 import sse from '../../lib/index.js'
+import { loadPeer } from '../../lib/peer.js'
 import { streamChat, type ChatMessage } from './llm.js'
 import type { UpstreamError } from './llm-errors.js'
 import { checkModel, createUpstreamResolver } from './upstream.js'
@@ -62,6 +62,8 @@ const events: FastifyPluginAsync<EventsOptions> = async (app, opts) => {
   // which @fastify/rate-limit counts per route and method), registered in this plugin's context only.
   let limited: Array<ReturnType<typeof app.rateLimit>> = []
   if (o.rateLimit !== false) {
+    // An optional peer: needed only with a rate limit (`rateLimit: false` mounts without it).
+    const { default: rateLimit } = await loadPeer('fastify-sse-stream/events', '@fastify/rate-limit', async () => await import('@fastify/rate-limit'))
     await app.register(rateLimit, {
       global: false,
       keyGenerator: clientOf,

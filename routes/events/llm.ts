@@ -6,7 +6,8 @@
 // when the user did not pass one, and then the package is loaded on demand.
 import type OpenAI from 'openai'
 import { failedError, mapUpstreamError, NOT_OPENAI, timeoutError, type SdkErrors } from './llm-errors.js'
-import { SSE_ERR_OPENAI_MISSING, SSE_ERR_UPSTREAM_REJECTED } from './errors.js'
+import { SSE_ERR_UPSTREAM_REJECTED } from './errors.js'
+import { loadPeer } from '../../lib/peer.js'
 import { TextRepair } from './text-repair.js'
 
 export interface ChatMessage {
@@ -60,12 +61,7 @@ export interface LlmClientOptions {
  * insists on one, so it gets a placeholder.
  */
 export async function createLlmClient (opts: LlmClientOptions): Promise<OpenAI> {
-  let sdk: typeof import('openai')
-  try {
-    sdk = await import('openai')
-  } catch (err) {
-    throw Object.assign(new SSE_ERR_OPENAI_MISSING(), { cause: err })
-  }
+  const sdk = await loadPeer('fastify-sse-stream/events', 'openai', async () => await import('openai'))
   return new sdk.OpenAI({
     baseURL: opts.baseURL,
     apiKey: opts.apiKey ?? 'not-needed',

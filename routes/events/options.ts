@@ -3,6 +3,7 @@
 import type OpenAI from 'openai'
 import type { FastifyRequest } from 'fastify'
 import { SSE_ERR_INVALID_OPTION } from '../../lib/errors.js'
+import { integerOption } from '../../lib/internal/integer-option.js'
 import { createGenerations, type Generations } from '../../lib/generations/store.js'
 import { isClient, type OpenAIConfig } from './upstream.js'
 import type { GenerationLimits } from './budget.js'
@@ -65,14 +66,6 @@ export interface ResolvedEvents {
   limits: Required<GenerationLimits>
   client: (request: FastifyRequest) => string
   resume: { generations: Generations, retryMs: number, owned: boolean } | undefined
-}
-
-export function integerOption (name: string, value: unknown, fallback: number, min: number, max: number): number {
-  const v = value ?? fallback
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new SSE_ERR_INVALID_OPTION(name, `expected an integer from ${min} to ${max}, got ${String(v)}`)
-  }
-  return v
 }
 
 const DAY_MS = 86_400_000
