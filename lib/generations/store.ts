@@ -12,6 +12,7 @@ import { encode, SseFrame, type SseMessage } from '../sse/encoder.js'
 import { SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { integerOption } from '../internal/integer-option.js'
 import { splitEventId } from '../internal/event-id.js'
+import { channels, report } from '../metrics/channels.js'
 
 /** One event of a generation, before it gets its id. */
 export type GenerationEvent = Omit<SseMessage, 'id'>
@@ -165,7 +166,10 @@ export class Generation {
     this.#attached--
     if (this.#attached === 0 && !this.#ended) {
       // Nobody is listening: give the client `graceMs` to come back before paying for more tokens.
-      this.#timer = setTimeout(() => this.stop('abandoned: no client came back within the grace period'), this.#store.limits.graceMs)
+      this.#timer = setTimeout(() => {
+        report(channels.generationStop, () => ({ reason: 'abandoned' }))
+        this.stop('abandoned: no client came back within the grace period')
+      }, this.#store.limits.graceMs)
       this.#timer.unref()
     }
   }
@@ -234,6 +238,7 @@ export class GenerationStore {
     const generation = parsed === undefined ? undefined : this.get(parsed.generation, owner)
     if (parsed === undefined || generation === undefined || parsed.seq > generation.length) return { status: 'unknown' }
     if (generation.ended && parsed.seq === generation.length) return { status: 'finished' }
+    report(channels.generationResume, () => ({}))
     return { status: 'resumable', id: generation.id, after: parsed.seq }
   }
 
@@ -262,6 +267,7 @@ export function createGenerations (opts: GenerationStoreOptions = {}): Generatio
     },
     stop: async (id, owner) => {
       const generation = store.get(id, owner)
+      if (generation !== undefined) report(channels.generationStop, () => ({ reason: 'stop' }))
       generation?.stop()
       return generation !== undefined
     },

@@ -4,12 +4,15 @@
 // the Redis hub from its stream reader; neither knows how the other gets its entries.
 import type { HubEntry } from './history.js'
 import { partOf, type Part, type Subscriber } from './subscriber.js'
+import { channels, type HubMeter } from '../metrics/channels.js'
 
 export interface FanoutOptions {
   lingerMs: number
   maxBatchBytes: number
   /** The subscribers of a topic right now, or undefined when it has none. */
   subscribersOf: (topic: string) => Iterable<Subscriber> | undefined
+  /** Names the hub in metrics reports. */
+  meter: HubMeter
 }
 
 export class Fanout {
@@ -45,6 +48,7 @@ export class Fanout {
     this.#batch = []
     this.#batchBytes = 0
     this.flushes++
+    if (channels.hubFanout.hasSubscribers) channels.hubFanout.publish({ hub: this.#opts.meter, entries: entries.length })
     const mark = ++this.#mark
     const firstSeq = entries[0].seq
     // One part per distinct topic set, built on first use and shared by every subscriber with it.

@@ -11,6 +11,7 @@ import { TopicHistory, type HubEntry } from './history.js'
 import { formatId, newEpoch, parseId } from './id.js'
 import { Fanout } from './fanout.js'
 import { Subscriber, type OverflowPolicy, type SubscriberHost } from './subscriber.js'
+import { channels, report, type HubMeter } from '../metrics/channels.js'
 
 export type { OverflowPolicy } from './subscriber.js'
 
@@ -185,11 +186,13 @@ export function createHub (opts: HubOptions = {}): Hub {
   let forgottenSeq = 0
   let closed = false
   let published = 0
-  const fanout = new Fanout({ lingerMs, maxBatchBytes, subscribersOf: (name) => topics.get(name)?.subscribers })
+  const meter: HubMeter = { backplane: 'memory', stats: () => stats() }
+  const fanout = new Fanout({ lingerMs, maxBatchBytes, subscribersOf: (name) => topics.get(name)?.subscribers, meter })
   const counters = { overflows: 0, dropped: 0, conflated: 0, queuedBytes: 0 }
 
   const host: SubscriberHost = {
     counters,
+    meter,
     detach (sub) {
       subscribers.delete(sub)
       for (const name of sub.topics) {
@@ -232,6 +235,7 @@ export function createHub (opts: HubOptions = {}): Hub {
     }
     const entry: HubEntry = { seq: ++seq, topic: name, text, bytes: Buffer.byteLength(text) }
     published++
+    if (channels.hubPublish.hasSubscribers) channels.hubPublish.publish(meter)
     const topic = topicOf(name)
     topic.history.push(entry)
     if (topic.subscribers.size > 0) {
@@ -266,6 +270,7 @@ export function createHub (opts: HubOptions = {}): Hub {
             : undefined
       if (reason === undefined) {
         replay = replayFrom(names, cursor as number)
+        report(channels.hubReplay, () => ({ hub: meter, entries: replay.length }))
       } else if (options.resetTo === 'live') {
         // The reset frame carries the current position, so the next reconnect resumes exactly.
         head = encode({ event: 'reset', id: formatId(epoch, seq), data: { reason } })
@@ -273,6 +278,7 @@ export function createHub (opts: HubOptions = {}): Hub {
         head = encode({ event: 'reset', data: { reason } })
         replay = replayFrom(names, 0)
       }
+      if (reason !== undefined) report(channels.hubReset, () => ({ hub: meter, reason }))
     }
     const sub = new Subscriber({
       host,
@@ -291,14 +297,19 @@ export function createHub (opts: HubOptions = {}): Hub {
     }
     subscribers.add(sub)
     for (const name of names) topicOf(name).subscribers.add(sub)
+    report(channels.hubSeen, () => meter)
     return sub
+  }
+
+  function stats (): HubStats {
+    return hubStats(closed ? 'closed' : 'up', epoch, seq === 0 ? '' : formatId(epoch, seq),
+      { topics: topics.size, subscribers: subscribers.size, published }, fanout.flushes, counters)
   }
 
   return {
     publish,
     subscribe,
-    stats: () => hubStats(closed ? 'closed' : 'up', epoch, seq === 0 ? '' : formatId(epoch, seq),
-      { topics: topics.size, subscribers: subscribers.size, published }, fanout.flushes, counters),
+    stats,
     close: async () => {
       closed = true
       fanout.flush()

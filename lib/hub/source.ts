@@ -3,6 +3,7 @@
 import type { SseFrame } from '../sse/encoder.js'
 import type { Hub, SubscribeOptions } from './hub.js'
 import type { SseContext } from '../sse/stream.js'
+import { overflowed } from '../metrics/channels.js'
 
 export type HubSourceOptions = Omit<SubscribeOptions, 'lastEventId' | 'signal' | 'onOverflow'>
 
@@ -15,6 +16,6 @@ export function hubSource (hub: Hub, options: HubSourceOptions): (ctx: SseContex
     // A subscriber that overflowed is one whose socket stopped taking data, so the stream is stuck
     // waiting for `drain` and would never see the iterator end: destroying the socket is the only
     // way to free it. Its EventSource reconnects with Last-Event-ID and is replayed from history.
-    onOverflow: () => { reply.raw.destroy() }
+    onOverflow: () => { overflowed.add(reply.raw); reply.raw.destroy() }
   })
 }

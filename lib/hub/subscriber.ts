@@ -4,6 +4,7 @@
 // bounded queue, and an overflow applies its policy instead of growing the server's memory.
 import { encode, SseFrame } from '../sse/encoder.js'
 import type { HubEntry } from './history.js'
+import { channels, report, type HubMeter } from '../metrics/channels.js'
 
 /**
  * What happens when a subscriber's queue overflows:
@@ -27,6 +28,7 @@ export interface Part {
 export interface SubscriberHost {
   detach: (subscriber: Subscriber) => void
   counters: { overflows: number, dropped: number, conflated: number, queuedBytes: number }
+  meter: HubMeter
 }
 
 export interface SubscriberLimits {
@@ -198,6 +200,7 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
       this.#unqueue(n)
       this.#dropped += dropped
       counters.dropped += dropped
+      report(channels.hubOverflow, () => ({ hub: this.#host.meter, action: 'gap', messages: dropped }))
       return
     }
     if (this.#policy === 'conflate') {
@@ -212,10 +215,12 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
       this.#bytes = part.bytes
       counters.queuedBytes += part.bytes
       counters.conflated += before - kept.length
+      report(channels.hubOverflow, () => ({ hub: this.#host.meter, action: 'conflate', messages: before - kept.length }))
       if (this.#count <= maxQueue && this.#bytes <= maxQueueBytes) return
       // More topics than the queue may hold even one message each: nothing left but to disconnect.
     }
     counters.overflows++
+    report(channels.hubOverflow, () => ({ hub: this.#host.meter, action: 'disconnect', messages: this.#count }))
     this.end()
     this.#onOverflow?.()
   }

@@ -21,6 +21,7 @@ import { parseEventId, type GenerationStoreOptions, type Generations, type Looku
 import { backplaneOptions } from './connect.js'
 import { RedisScript } from './script.js'
 import { StreamReader, type StreamEntry, type StreamWatch } from './stream-reader.js'
+import { channels, report } from '../metrics/channels.js'
 
 export interface RedisGenerationsOptions extends GenerationStoreOptions {
   /** A connected ioredis client; a reader and a pub/sub connection are duplicated from it. */
@@ -111,7 +112,10 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     const tick = setInterval(() => {
       redis.pipeline().set(k.alive, '1', 'PX', tickMs * 3).hget(k.meta, 'stop').exists(k.hb).exec().then((results) => {
         if (results?.[1][1] === '1') controller.abort(new Error('stopped'))
-        else if (results?.[2][1] === 0) controller.abort(new Error('abandoned: no client came back within the grace period'))
+        else if (results?.[2][1] === 0 && !controller.signal.aborted) {
+          report(channels.generationStop, () => ({ reason: 'abandoned' }))
+          controller.abort(new Error('abandoned: no client came back within the grace period'))
+        }
       }, () => {})
     }, tickMs)
     try {
@@ -156,6 +160,7 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     const [who, n, end] = await redis.hmget(keys(parsed.generation).meta, 'owner', 'n', 'end')
     if (who !== digest(owner) || n === null || parsed.seq > Number(n)) return { status: 'unknown' }
     if (end !== null && end !== '' && parsed.seq === Number(n)) return { status: 'finished' }
+    report(channels.generationResume, () => ({}))
     return { status: 'resumable', id: parsed.generation, after: parsed.seq }
   }
 
@@ -224,6 +229,7 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     ready()
     const k = keys(id)
     if (await redis.hget(k.meta, 'owner') !== digest(owner)) return false
+    report(channels.generationStop, () => ({ reason: 'stop' }))
     running.get(id)?.abort(new Error('stopped'))
     await redis.multi().hset(k.meta, 'stop', '1').publish(stopChannel, id).exec()
     return true

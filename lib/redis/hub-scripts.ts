@@ -7,12 +7,14 @@
 //                     whatever its topic, so one Last-Event-ID resumes several topics exactly
 //   <prefix>meta      hash: `last:<topic>` the newest seq of a topic, `floor:<topic>` the newest
 //                     seq trimmed or expired away (a cursor below it cannot be resumed exactly)
-//   <prefix>t:<topic> the topic's stream; entry field `d` holds the frame, encoded once, without id
+//   <prefix>t:<topic> the topic's stream; entry field `d` holds the frame, encoded once, without id,
+//                     field `t` when it was published (ms since the epoch)
 import { RedisScript } from './script.js'
 
 /**
  * KEYS: epoch, seq, meta, stream. ARGV: a fresh epoch (used if there is none), topic, frame,
- * history size, ttl ms (0: none). Returns `{ epoch, seq }`.
+ * history size, ttl ms (0: none), the time now (ms since the epoch, for the readers' lag).
+ * Returns `{ epoch, seq }`.
  */
 export const publishScript = new RedisScript(`
 local epoch = redis.call('GET', KEYS[1])
@@ -34,7 +36,7 @@ else
     redis.call('HSET', KEYS[3], 'floor:' .. ARGV[2], string.sub(id, 1, string.find(id, '-', 1, true) - 1))
   end
 end
-redis.call('XADD', KEYS[4], 'MAXLEN', max, n .. '-0', 'd', ARGV[3])
+redis.call('XADD', KEYS[4], 'MAXLEN', max, n .. '-0', 'd', ARGV[3], 't', ARGV[6])
 redis.call('HSET', KEYS[3], 'last:' .. ARGV[2], n)
 if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[4], ARGV[5]) end
 return {epoch, n}

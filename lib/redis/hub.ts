@@ -21,6 +21,7 @@ import { formatId, newEpoch } from '../hub/id.js'
 import { joinScript, publishScript } from './hub-scripts.js'
 import { Subscriber, type SubscriberHost } from '../hub/subscriber.js'
 import { StreamReader, type StreamEntry, type StreamWatch } from './stream-reader.js'
+import { channels, report, type HubMeter } from '../metrics/channels.js'
 
 export interface RedisHubOptions extends Omit<HubOptions, 'historyBytes'> {
   /**
@@ -79,7 +80,8 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
   const topics = new Map<string, Topic>()
   const subscribers = new Set<Subscriber>()
   const counters = { overflows: 0, dropped: 0, conflated: 0, queuedBytes: 0 }
-  const fanout = new Fanout({ lingerMs, maxBatchBytes, subscribersOf: (name) => topics.get(name)?.subscribers })
+  const meter: HubMeter = { backplane: 'redis', stats: () => stats() }
+  const fanout = new Fanout({ lingerMs, maxBatchBytes, subscribersOf: (name) => topics.get(name)?.subscribers, meter })
   // The dataset's epoch as last seen ('' before the first answer), and the highest seq the reader
   // has handed over: a topic starts being read after it, so what the reader delivers stays in order.
   let epoch = ''
@@ -111,6 +113,7 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
 
   const host: SubscriberHost = {
     counters,
+    meter,
     detach (sub) {
       subscribers.delete(sub)
       for (const name of sub.topics) {
@@ -162,6 +165,8 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
 
   function onEntries (topic: string, entries: StreamEntry[]): void {
     if (!topics.has(topic)) return
+    // Field `t`: when it was published (ms since the epoch, the publisher's clock).
+    report(channels.redisRead, () => ({ lagMs: Date.now() - Number(entries[entries.length - 1][1][3]) }))
     if (pending.length === 0) queueMicrotask(drain)
     for (const e of entries) pending.push(toEntry(topic, e))
   }
@@ -189,15 +194,19 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
     }
     // Never queued while Redis is away: the caller learns at once, and memory stays flat.
     if (redis.status !== 'ready') return Promise.reject(unavailable(`Redis is ${redis.status}`))
-    return publishScript.run(redis, [...base, streamKey(topic)], [newEpoch(), topic, body, historySize, ttlMs])
+    return publishScript.run(redis, [...base, streamKey(topic)], [newEpoch(), topic, body, historySize, ttlMs, Date.now()])
       .then((reply) => {
         const [e, n] = reply as [string, number]
         noteEpoch(e)
         published++
+        if (channels.hubPublish.hasSubscribers) channels.hubPublish.publish(meter)
         const id = formatId(e, n)
         lastId = id
         return id
-      }, (err: Error) => { throw unavailable(`publish failed: ${err.message}`) })
+      }, (err: Error) => {
+        report(channels.redisError, () => ({ operation: 'publish' }))
+        throw unavailable(`publish failed: ${err.message}`)
+      })
   }
 
   function subscribe (options: SubscribeOptions): AsyncIterableIterator<SseFrame> {
@@ -230,7 +239,11 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
       sub.fail(unavailable(`Redis is ${redis.status}`), lead())
       return sub
     }
-    join(sub, names, options).catch((err: Error) => sub.fail(unavailable(`subscribe failed: ${err.message}`), lead()))
+    join(sub, names, options).catch((err: Error) => {
+      report(channels.redisError, () => ({ operation: 'subscribe' }))
+      sub.fail(unavailable(`subscribe failed: ${err.message}`), lead())
+    })
+    report(channels.hubSeen, () => meter)
     return sub
   }
 
@@ -268,6 +281,8 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
         for (const entry of entries as StreamEntry[]) extra.push(toEntry(gaps[i][0], entry))
       })
     }
+    if (reason !== '') report(channels.hubReset, () => ({ hub: meter, reason }))
+    else if (replay.length > 0) report(channels.hubReplay, () => ({ hub: meter, entries: replay.length }))
     let head = ''
     if (reason !== '') {
       head = options.resetTo === 'live'
@@ -277,11 +292,15 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
     sub.release(head, replay, counter, extra)
   }
 
+  function stats (): HubStats {
+    return hubStats(closed ? 'closed' : redis.status === 'ready' && reader.connected ? 'up' : 'down',
+      epoch, lastId, { topics: topics.size, subscribers: subscribers.size, published }, fanout.flushes, counters)
+  }
+
   return {
     publish,
     subscribe,
-    stats: (): HubStats => hubStats(closed ? 'closed' : redis.status === 'ready' && reader.connected ? 'up' : 'down',
-      epoch, lastId, { topics: topics.size, subscribers: subscribers.size, published }, fanout.flushes, counters),
+    stats,
     close: async () => {
       if (closed) return
       closed = true

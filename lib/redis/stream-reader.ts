@@ -5,6 +5,7 @@
 // reconnect, then goes on from each watch's cursor: the last id it handed over.
 import type { Redis } from 'ioredis'
 import { backplaneOptions } from './connect.js'
+import { channels, report } from '../metrics/channels.js'
 
 /** One entry of a stream: its id and its field/value list, as ioredis returns them. */
 export type StreamEntry = [id: string, fields: string[]]
@@ -151,6 +152,7 @@ export class StreamReader {
       } catch (err) {
         this.#reading = false
         if (this.#closed) break
+        report(channels.redisError, () => ({ operation: 'read' }))
         if (!this.#down) {
           this.#down = true
           this.#opts.onDown?.(err as Error)

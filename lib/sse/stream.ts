@@ -7,6 +7,7 @@ import { encode, encodeComment, type Serializer, type SseInput } from './encoder
 import { SSE_ERR_INVALID_SOURCE, SSE_ERR_REPLY_SENT } from '../errors.js'
 import { startHeartbeat, stopHeartbeat } from './heartbeat.js'
 import { publicError } from './public-error.js'
+import { blocked, endStream, eventsIn, meterStream, overflowed, unblocked, type StreamEndReason, type StreamMeter } from '../metrics/channels.js'
 
 /** What a source function receives. */
 export interface SseContext {
@@ -100,6 +101,9 @@ export class SseStream {
   #beating = false
   #blocked = false
   #drain: (() => void) | undefined
+  // Set only while someone collects metrics (lib/metrics/channels.ts); and why the stream ended.
+  #meter: StreamMeter | undefined
+  #reason: StreamEndReason = 'done'
   #done!: () => void
   readonly #finished = new Promise<void>((resolve) => { this.#done = resolve })
 
@@ -117,6 +121,7 @@ export class SseStream {
     const reply = this.#reply
     if (reply.sent) throw new SSE_ERR_REPLY_SENT()
     this.#registry.open.add(this)
+    this.#meter = meterStream(reply.request)
     const res = this.#res
     ;(res as any)[kStream] = this
     res.once('close', SseStream.#onResClose)
@@ -151,6 +156,7 @@ export class SseStream {
   shutdown (): Promise<void> {
     if (!this.#closed) {
       this.#closed = true
+      this.#reason = 'shutdown'
       this.#controller.abort(new Error('server is closing'))
       this.#stopSource()
       this.#end()
@@ -171,6 +177,7 @@ export class SseStream {
         if (step.done === true) break
         const text = encode(step.value, serialize)
         if (text === '') continue
+        if (this.#meter !== undefined) this.#meter.events += eventsIn(step.value)
         this.#pending += text
         if (this.#pending.length >= highWaterMark) this.#flush()
         else if (!this.#flushScheduled) {
@@ -203,7 +210,12 @@ export class SseStream {
     this.#pending = ''
     if (!this.#started) this.#start()
     this.#lastWrite = performance.now()
-    if (!this.#res.write(text)) this.#blocked = true
+    const meter = this.#meter
+    if (meter !== undefined) meter.bytes += Buffer.byteLength(text)
+    if (!this.#res.write(text)) {
+      this.#blocked = true
+      if (meter !== undefined) blocked(meter)
+    }
   }
 
   #waitDrain (): Promise<void> {
@@ -223,6 +235,7 @@ export class SseStream {
 
   #onDrain (): void {
     this.#blocked = false
+    if (this.#meter !== undefined) unblocked(this.#meter)
     const resolve = this.#drain
     this.#drain = undefined
     resolve?.()
@@ -273,6 +286,7 @@ export class SseStream {
     // The client went away: stop the source and its upstream work at once.
     this.#reply.log.debug('SSE client disconnected')
     this.#closed = true
+    this.#reason = overflowed.has(this.#res) ? 'overflow' : 'client'
     this.#controller.abort(new Error('client disconnected'))
     this.#stopSource()
     this.#finish()
@@ -281,6 +295,7 @@ export class SseStream {
   #fail (err: any): void {
     if (this.#closed) { this.#finish(); return }
     this.#closed = true
+    this.#reason = 'error'
     this.#controller.abort(err)
     this.#stopSource()
     if (!this.#started && this.#pending === '') {
@@ -336,6 +351,7 @@ export class SseStream {
     if (!this.#controller.signal.aborted) this.#controller.abort(new Error('stream ended'))
     this.#cleanup()
     this.#registry.open.delete(this)
+    if (this.#meter !== undefined) { endStream(this.#meter, this.#reason); this.#meter = undefined }
     this.#done()
   }
 }

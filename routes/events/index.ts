@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto'
 import sse from '../../lib/index.js'
 import { loadPeer } from '../../lib/peer.js'
 import { streamChat, type ChatMessage } from './llm.js'
+import { metered } from './metered.js'
 import type { UpstreamError } from './llm-errors.js'
 import { checkModel, createUpstreamResolver } from './upstream.js'
 import { createBudget } from './budget.js'
@@ -76,12 +77,12 @@ const events: FastifyPluginAsync<EventsOptions> = async (app, opts) => {
   async function * answer (chat: Chat, signal: AbortSignal): AsyncGenerator<GenerationEvent> {
     const json = chat.format === 'json'
     const upstream = await upstreamFor(signal, chat.model)
-    const tokens = streamChat(upstream.client, {
+    const tokens = metered(streamChat(upstream.client, {
       model: upstream.model,
       messages: chat.messages,
       ...(chat.temperature !== undefined ? { temperature: chat.temperature } : {}),
       ...(chat.max_tokens !== undefined ? { max_tokens: chat.max_tokens } : {})
-    }, { signal, firstTokenTimeoutMs, idleTimeoutMs, apiKey: upstream.apiKey })
+    }, { signal, firstTokenTimeoutMs, idleTimeoutMs, apiKey: upstream.apiKey }))
     for await (const event of tokens) {
       if (event.type === 'token') {
         yield { data: json ? JSON.stringify(event.text) : event.text }
