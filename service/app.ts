@@ -24,6 +24,7 @@ import events from '../routes/events/index.js'
 import demoModel, { DEMO_MODEL } from '../routes/demo-model/index.js'
 import ticker from '../routes/ticker/index.js'
 import logs from '../routes/logs/index.js'
+import metrics from './metrics.js'
 
 const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string, description: string }
 
@@ -132,6 +133,7 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   const lock = redis === undefined ? undefined : createRedisLock({ redis, key: 'sse:lock:ticker-feed' })
   await app.register(ticker, { hub: broadcast, intervalMs: config.tickerIntervalMs, exclusive: lock?.exclusive })
   await app.register(logs, { hub, token: config.logsToken })
+  await app.register(metrics, { token: config.metricsToken })
   await app.register(health, {
     hub: broadcast,
     backplane: redis === undefined ? 'memory' : 'redis',

@@ -67,6 +67,8 @@ export interface AppConfig {
   tickerIntervalMs: number
   /** `LOGS_TOKEN`: when set, /logs needs it as a bearer token (or `?token=`). @default undefined (open) */
   logsToken: string | undefined
+  /** `METRICS_TOKEN`: when set, /metrics needs it as a bearer token (or `?token=`). @default undefined (open) */
+  metricsToken: string | undefined
   /**
    * Resumable generations on /events (`EVENTS_RESUME=on|off`): a dropped connection continues the
    * answer. `RESUME_GRACE_MS`: how long a generation runs on with no client attached;
@@ -190,6 +192,7 @@ export function loadConfig (env: Env = process.env): AppConfig {
     },
     tickerIntervalMs: integer(env, 'TICKER_INTERVAL_MS', 500, 10, 3_600_000),
     logsToken: text(env, 'LOGS_TOKEN'),
+    metricsToken: text(env, 'METRICS_TOKEN'),
     trustProxy: trustProxy(env, 'TRUST_PROXY'),
     resume: onOff(env, 'EVENTS_RESUME', true)
       ? { graceMs: integer(env, 'RESUME_GRACE_MS', 30_000, 0, 86_400_000), ttlMs: integer(env, 'RESUME_TTL_MS', 300_000, 0, 86_400_000) }

@@ -2,13 +2,12 @@
 // (routes/logs/log-stream.ts). Filtered by minimum level, replayable by Last-Event-ID; a reader that falls
 // behind loses its oldest queued records and is told how many with `event: gap`
 // (docs/hub.md, "Slow subscribers") instead of holding the server's memory.
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyPluginAsync } from 'fastify'
 import type { Hub } from '../../lib/hub/hub.js'
 import { hubSource } from '../../lib/hub/source.js'
 import { logTopicsFrom, type LogLevelName } from './log-stream.js'
 import { logsQuery, logsResponses } from './schema.js'
-import { SSE_ERR_UNAUTHORIZED } from './errors.js'
+import { bearerToken } from './bearer-token.js'
 
 export interface LogsRouteOptions {
   /** The hub `createLogStream` publishes into. */
@@ -30,23 +29,9 @@ const DESCRIPTION = `The server's own log records as Server-Sent Events, credent
 
 When the server has \`LOGS_TOKEN\`, send \`Authorization: Bearer <token>\` (or \`?token=\` from a browser).`
 
-const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
-
 const logs: FastifyPluginAsync<LogsRouteOptions> = async (app, opts) => {
   const { hub } = opts
-  const expected = opts.token === undefined || opts.token === '' ? undefined : digest(opts.token)
-
-  async function authorize (request: FastifyRequest<{ Querystring: Partial<LogsQuery> }>, reply: FastifyReply): Promise<void> {
-    if (expected === undefined) return
-    const header = request.headers.authorization
-    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
-    const given = match?.[1] ?? request.query.token
-    reply.header('www-authenticate', 'Bearer realm="logs"')
-    if (given === undefined || given === '') throw new SSE_ERR_UNAUTHORIZED('this route needs the LOGS_TOKEN as a bearer token')
-    // Compared as digests: constant time, whatever the lengths.
-    if (!timingSafeEqual(digest(given), expected)) throw new SSE_ERR_UNAUTHORIZED('wrong token')
-    reply.removeHeader('www-authenticate')
-  }
+  const authorize = bearerToken(opts.token, 'logs', 'LOGS_TOKEN')
 
   app.get<{ Querystring: LogsQuery }>('/logs', {
     onRequest: authorize,

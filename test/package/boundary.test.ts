@@ -115,13 +115,13 @@ async function loadedBy (entry: string): Promise<string[]> {
   return [...new Set(lines.slice(lines.indexOf('--- import')).filter((l) => l.startsWith('file://')))]
 }
 
-t.test("importing '.' loads no Redis, no OpenAI, and nothing of the service or the routes", async (t) => {
+t.test("importing '.' loads no Redis, no OpenAI, no prom-client, and nothing of the service or the routes", async (t) => {
   const entry = join(root, 'dist/lib/index.js')
   if (!existsSync(entry)) throw new Error('dist/lib/index.js is missing: run `npm run build` (npm test does)')
   const loaded = (await loadedBy(entry)).map((url) => relative(root, fileURLToPath(url)))
   t.ok(loaded.includes('dist/lib/index.js') && loaded.includes('dist/lib/sse/stream.js'), 'the recorder saw the plugin load')
   t.ok(loaded.some((f) => f.includes('node_modules/fastify-plugin/')), 'the recorder saw a CommonJS dependency load')
-  const unwanted = loaded.filter((f) => /node_modules\/(ioredis|openai|@fastify\/rate-limit)\/|^dist\/(service|routes)\//.test(f) ||
+  const unwanted = loaded.filter((f) => /node_modules\/(ioredis|openai|@fastify\/rate-limit|prom-client)\/|^dist\/(service|routes)\//.test(f) ||
     (!f.startsWith('dist/lib/') && !f.startsWith('node_modules/')))
   t.same(unwanted, [])
   const packages = [...new Set(loaded.filter((f) => f.startsWith('node_modules/')).map((f) => packageName(f.slice('node_modules/'.length))))]
