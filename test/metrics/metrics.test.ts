@@ -124,13 +124,13 @@ t.test('a drop subscriber\'s gap counts its lost messages, and a reconnect count
   await new Promise(setImmediate) // the batch's fan-out (lingerMs: 0): ten messages reach a queue of four
   t.equal(await sample(registry, 'fastify_sse_stream_hub_overflows_total', { backplane: 'memory', action: 'gap' }), 1)
   t.ok(await sample(registry, 'fastify_sse_stream_hub_dropped_messages_total', { backplane: 'memory', action: 'gap' }) >= 1)
-  slow.end()
+  void slow.return?.()
 
   const prior = last.replace(/\d+$/, (n) => String(Number(n) - 2))
-  hub.subscribe({ topics: 'x', lastEventId: prior }).end()
+  void hub.subscribe({ topics: 'x', lastEventId: prior }).return?.()
   t.equal(await sample(registry, 'fastify_sse_stream_hub_replays_total', { backplane: 'memory' }), 1)
   t.equal(await sample(registry, 'fastify_sse_stream_hub_replayed_messages_total', { backplane: 'memory' }), 2)
-  hub.subscribe({ topics: 'x', lastEventId: 'not-ours' }).end()
+  void hub.subscribe({ topics: 'x', lastEventId: 'not-ours' }).return?.()
   t.equal(await sample(registry, 'fastify_sse_stream_hub_resets_total', { backplane: 'memory', reason: 'invalid' }), 1)
 })
 
