@@ -54,3 +54,10 @@ export const SSE_ERR_MISSING_PEER = createError<'SSE_ERR_MISSING_PEER', 500, [st
 /** The hub's backing store (Redis) is unavailable; subscribers should reconnect. */
 export const SSE_ERR_HUB_UNAVAILABLE = createError<'SSE_ERR_HUB_UNAVAILABLE', 503, [string]>(
   'SSE_ERR_HUB_UNAVAILABLE', 'The event hub is unavailable: %s', 503)
+
+/**
+ * A resumable generation ended before its answer was complete, and will not go on: the instance
+ * running it shut down or died. A reconnect gets this as an `error` event, not a silent end.
+ */
+export const SSE_ERR_GENERATION_INTERRUPTED = createError<'SSE_ERR_GENERATION_INTERRUPTED', 503, [string]>(
+  'SSE_ERR_GENERATION_INTERRUPTED', 'The generation was interrupted: %s; ask again', 503)

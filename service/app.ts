@@ -17,7 +17,7 @@ import { createHub } from '../lib/hub/hub.js'
 import { createRedisHub } from '../lib/redis/hub.js'
 import { createRedisGenerations } from '../lib/redis/generations.js'
 import { createRedisLock } from '../lib/redis/lock.js'
-import { connectRedis } from '../lib/redis/connect.js'
+import { connectRedis, probeRedis } from '../lib/redis/connect.js'
 import health from '../routes/health/index.js'
 import { createLogStream, logRedaction } from '../routes/logs/log-stream.js'
 import events from '../routes/events/index.js'
@@ -55,7 +55,7 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   // With REDIS_URL, what clients may resume on another instance goes through Redis: the ticker's
   // hub and the generations. /logs stays per instance: a log stream must not depend on the thing
   // whose failure it may have to report. Redis unreachable here stops the start, naming REDIS_URL.
-  const redis = config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl)
+  const redis = config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl, { commandTimeoutMs: config.redisCommandTimeoutMs })
   const broadcast = redis === undefined ? hub : createRedisHub({ redis, ...config.hub })
   const app = Fastify({
     logger: {
@@ -139,7 +139,9 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
     backplane: redis === undefined ? 'memory' : 'redis',
     openStreams: () => app.sseOpenStreams,
     maxStreams: config.maxStreams,
-    feeds: lock === undefined ? undefined : () => ({ ticker: lock.held })
+    feeds: lock === undefined ? undefined : () => ({ ticker: lock.held }),
+    // A hung Redis keeps its connection open: only a command that gets no answer shows it.
+    probe: redis === undefined ? undefined : async () => await probeRedis(redis, config.redisCommandTimeoutMs)
   })
   app.addHook('onClose', async () => {
     await hub.close()

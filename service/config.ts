@@ -89,12 +89,19 @@ export interface AppConfig {
    */
   maxStreams: number
   /**
+   * `REDIS_COMMAND_TIMEOUT_MS`: a Redis command unanswered this long fails, so a hung Redis is
+   * reported (503, `SSE_ERR_HUB_UNAVAILABLE`) instead of holding requests. @default 2000
+   */
+  redisCommandTimeoutMs: number
+  /**
    * `TRUST_PROXY`: behind a reverse proxy, which `X-Forwarded-For` hops to believe, so that
    * `request.ip` (the rate limit's key and a resumable generation's owner) is the client's and not
-   * the proxy's: `true`, a number of hops, or a comma-separated list of proxy addresses/CIDRs.
+   * the proxy's: the number of proxies in front of the service (`1` for one nginx), or a
+   * comma-separated list of their addresses/CIDRs. `true` is refused: it believes the left-most
+   * entry, which the client writes itself.
    * @default false (the peer address is the client)
    */
-  trustProxy: boolean | number | string[]
+  trustProxy: false | number | string[]
 }
 
 type Env = Record<string, string | undefined>
@@ -198,18 +205,26 @@ export function loadConfig (env: Env = process.env): AppConfig {
       ? { graceMs: integer(env, 'RESUME_GRACE_MS', 30_000, 0, 86_400_000), ttlMs: integer(env, 'RESUME_TTL_MS', 300_000, 0, 86_400_000) }
       : false,
     redisUrl: redisUrl(env, 'REDIS_URL'),
+    redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 10, 600_000),
     maxStreams: integer(env, 'MAX_STREAMS', 10_000, 0, 10_000_000)
   }
 }
 
-function trustProxy (env: Env, name: string): boolean | number | string[] {
+function trustProxy (env: Env, name: string): false | number | string[] {
   const value = text(env, name)
   if (value === undefined || value === 'false') return false
-  if (value === 'true') return true
-  if (/^\d+$/.test(value)) return Number(value)
+  // Fastify's `trustProxy: true` takes the left-most X-Forwarded-For entry. A proxy such as nginx
+  // appends the address it saw to whatever the client sent, so that entry is the client's own
+  // choice: anyone could pick the address that owns another's generation, or a fresh one per
+  // request to dodge the rate limit. Only entries added by proxies we know of can be believed.
+  if (value.toLowerCase() === 'true') {
+    throw new SSE_ERR_INVALID_CONFIG(name, '"true" believes the left-most X-Forwarded-For entry, which clients write themselves ' +
+      '(they could pose as any address): set the number of proxies in front of the service (1 for one nginx) or their addresses')
+  }
+  if (/^\d+$/.test(value)) return integer(env, name, 0, 0, 10)
   const list = value.split(',').map((a) => a.trim()).filter((a) => a !== '')
   if (list.length === 0 || list.some((a) => !/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(a))) {
-    throw new SSE_ERR_INVALID_CONFIG(name, `expected true, a number of hops, or proxy addresses such as 127.0.0.1,10.0.0.0/8, got "${value}"`)
+    throw new SSE_ERR_INVALID_CONFIG(name, `expected a number of proxy hops, or proxy addresses such as 127.0.0.1,10.0.0.0/8, got "${value}"`)
   }
   return list
 }

@@ -9,6 +9,7 @@
 // interface is what a Redis-backed one implements for many instances.
 import { randomBytes } from 'node:crypto'
 import { encode, SseFrame, type SseMessage } from '../sse/encoder.js'
+import { errorFrame } from '../sse/stream.js'
 import { SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { integerOption } from '../internal/integer-option.js'
 import { splitEventId } from '../internal/event-id.js'
@@ -41,7 +42,7 @@ export interface GenerationStoreOptions {
 /** Where a reconnect with Last-Event-ID stands. */
 export type Lookup =
   | { status: 'unknown' }
-  | { status: 'finished' } // ended, and the client has seen everything: answer 204
+  | { status: 'finished' } // ended, and the client has seen everything (an error too): answer 204
   | { status: 'resumable', id: string, after: number }
 
 /**
@@ -53,7 +54,13 @@ export interface Generations {
   start: (owner: string, produce: Producer) => Promise<string>
   /** Where a reconnect carrying `lastEventId` stands, for `owner` (another owner's is `unknown`). */
   lookup: (lastEventId: string | undefined, owner: string) => Promise<Lookup>
-  /** The frames after `after`, then live ones until the generation ends; throws its error at the end. */
+  /**
+   * The frames after `after`, then live ones until the generation ends. A generation that failed
+   * ends with an `error` frame whose id is the one after its last frame, so that a reconnect after
+   * it is `finished`; only a follow from the start that got nothing throws the error instead (an
+   * HTTP error status). A store whose backing service is away throws SSE_ERR_HUB_UNAVAILABLE,
+   * after a `retry:` frame if nothing was yielded (see `retryLater`).
+   */
   follow: (id: string, after: number, signal: AbortSignal) => AsyncIterable<SseFrame>
   /** Stops the generation `id` of `owner` at once; false when there is no such generation. */
   stop: (id: string, owner: string) => Promise<boolean>
@@ -64,6 +71,21 @@ export interface Generations {
 // seq at most 9 digits.
 const GENERATION = /^[A-Za-z0-9_-]{22}$/
 const MAX_SEQ = 999_999_999
+
+/** A jittered `retry:` of about 2 s, so that many clients cut at once do not come back at once. */
+export function retryLead (retryMs = 2000): string {
+  return `retry: ${Math.round(retryMs * (0.75 + Math.random() * 0.5))}\n\n`
+}
+
+/**
+ * A stream for a request the store cannot serve right now (Redis away): `retry:`, then `err` as
+ * an `error` event. Status 200 on purpose: an EventSource stops for good on a 5xx, but reconnects
+ * after an error event, by which time the blip may be over.
+ */
+export async function * retryLater (err: Error): AsyncGenerator<SseFrame> {
+  yield new SseFrame(retryLead())
+  throw err
+}
 
 /** The generation and seq of one of our event ids, or undefined for any other id. */
 export function parseEventId (id: string | undefined): { generation: string, seq: number } | undefined {
@@ -92,6 +114,8 @@ export class Generation {
   }
 
   get ended (): boolean { return this.#ended }
+  /** Ended with an error, which counts as one more event (id length + 1). */
+  get failed (): boolean { return this.#ended && this.#error !== undefined }
   get length (): number { return this.#frames.length }
   get attached (): number { return this.#attached }
   /** Aborts when the generation is stopped, left alone past the grace period, or the store closes. */
@@ -141,7 +165,11 @@ export class Generation {
           continue
         }
         if (this.#ended) {
-          if (this.#error !== undefined) throw this.#error
+          if (this.#error === undefined) return
+          // Nothing sent on a fresh request: an HTTP error. Else an event, with the id after the
+          // last frame, so a reconnect after it is told there is nothing more.
+          if (next === 0) throw this.#error
+          yield new SseFrame(errorFrame(this.#error, `${this.id}:${this.#frames.length + 1}`))
           return
         }
         await new Promise<void>((resolve) => {
@@ -236,8 +264,9 @@ export class GenerationStore {
   lookup (lastEventId: string | undefined, owner: string): Lookup {
     const parsed = parseEventId(lastEventId)
     const generation = parsed === undefined ? undefined : this.get(parsed.generation, owner)
-    if (parsed === undefined || generation === undefined || parsed.seq > generation.length) return { status: 'unknown' }
-    if (generation.ended && parsed.seq === generation.length) return { status: 'finished' }
+    const last = generation === undefined ? 0 : generation.length + (generation.failed ? 1 : 0)
+    if (parsed === undefined || generation === undefined || parsed.seq > last) return { status: 'unknown' }
+    if (generation.ended && parsed.seq === last) return { status: 'finished' }
     report(channels.generationResume, () => ({}))
     return { status: 'resumable', id: generation.id, after: parsed.seq }
   }

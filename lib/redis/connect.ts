@@ -2,6 +2,8 @@
 // Redis is away: a command sent while disconnected fails at once instead of joining an unbounded
 // offline queue, a command in flight when the connection drops fails instead of being re-sent
 // (a re-sent publish could publish twice), and ioredis reconnects by itself with a capped backoff.
+// A Redis that hangs (stopped, swapping, a network path that drops packets silently) keeps its TCP
+// connection open, so none of that notices it: every command also gets a timeout.
 import type { Redis, RedisOptions } from 'ioredis'
 import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { loadPeer } from '../peer.js'
@@ -59,6 +61,30 @@ export interface ConnectRedisOptions {
    * @default 'REDIS_URL'
    */
   variable?: string
+  /**
+   * How long a command may go unanswered before it fails (ioredis `commandTimeout`), so a hung
+   * Redis is reported instead of holding requests. Duplicated connections keep it.
+   * @default 2000
+   */
+  commandTimeoutMs?: number
+}
+
+/** How long a command may go unanswered before it fails (ioredis `commandTimeout`). */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
+
+/**
+ * Whether `redis` answers a PING within `timeoutMs`: the reason it does not, or undefined when it
+ * does. A connection that is up but whose server does not answer (SIGSTOP, a hung host) is not up.
+ */
+export async function probeRedis (redis: Redis, timeoutMs: number): Promise<string | undefined> {
+  if (redis.status !== 'ready') return `Redis is ${redis.status}`
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<string>((resolve) => { timer = setTimeout(resolve, timeoutMs, `Redis did not answer a PING within ${timeoutMs} ms`) })
+  try {
+    return await Promise.race([redis.ping().then(() => undefined, (err: Error) => `PING failed: ${err.message}`), late])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /**
@@ -76,6 +102,8 @@ export async function connectRedis (url: string, opts: ConnectRedisOptions = {})
     lazyConnect: true,
     // No retries until the first connection works: a wrong address should fail now, not hang.
     retryStrategy: () => null,
+    // Kept by `duplicate()`; blocking readers add their block time to it (stream-reader.ts).
+    commandTimeout: opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
     connectionName: opts.name ?? 'fastify-sse-stream'
   })
   let lastError: unknown

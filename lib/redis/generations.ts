@@ -3,22 +3,30 @@
 // follows the same answer while the instance that started it keeps generating.
 //
 // Keys under the prefix, for a generation <g>:
-//   <prefix><g>        hash: `owner` (a SHA-256 of it, not the owner itself), `n` frames so far,
-//                      `end` ('' while running, else `done` or the error as JSON), `stop`
+//   <prefix><g>        hash: `owner` (an HMAC of it keyed by <prefix>salt, not the owner itself),
+//                      `n` frames so far, `end` ('' while running, else `done` or the error as JSON), `stop`
 //   <prefix><g>:log    stream: entry `<seq>-0` holds frame seq (field `f`); one entry past the last
 //                      frame marks the end (field `x`, as `end`), so a follower reads it in order
 //   <prefix><g>:hb     set by every attached follower, on any instance, with an expiry of the grace
 //                      period: when it is gone, nobody has been attached for that long
-//   <prefix><g>:alive  refreshed by the instance running the generation while it runs
+//   <prefix><g>:alive  refreshed by the instance running the generation while it runs, with an
+//                      expiry of `outageMs`: a Redis blip shorter than that does not make it look dead
 //   <prefix>stop       pub/sub channel: a stop received by any instance reaches the runner at once
+//   <prefix>salt       random, made once per dataset: owners' addresses cannot be read back from
+//                      the hashes by hashing every IPv4 address, unless the salt is taken too
 // Running keys expire `ttlMs + graceMs` after the last write; finished ones `ttlMs` after the end.
-import { createHash, randomBytes } from 'node:crypto'
+//
+// Redis away for a moment (a restart with AOF, a failover, a stopped process) is survived: the
+// runner retries its writes for `outageMs`, and every script is safe to run twice, because a
+// command that timed out may still have been applied.
+import { createHmac, randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { encode, SseFrame } from '../sse/encoder.js'
-import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
+import { errorFrame } from '../sse/stream.js'
+import { SSE_ERR_GENERATION_INTERRUPTED, SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { integerOption } from '../internal/integer-option.js'
-import { parseEventId, type GenerationStoreOptions, type Generations, type Lookup, type Producer } from '../generations/store.js'
-import { backplaneOptions } from './connect.js'
+import { parseEventId, retryLead, type GenerationStoreOptions, type Generations, type Lookup, type Producer } from '../generations/store.js'
+import { backoff, backplaneOptions } from './connect.js'
 import { RedisScript } from './script.js'
 import { StreamReader, type StreamEntry, type StreamWatch } from './stream-reader.js'
 import { channels, report } from '../metrics/channels.js'
@@ -28,26 +36,54 @@ export interface RedisGenerationsOptions extends GenerationStoreOptions {
   redis: Redis
   /** @default 'sse:gen:' */
   prefix?: string
+  /**
+   * How long Redis may be unreachable or silent before a running generation gives up: its writes
+   * are retried this long, and its liveness key outlives a blip this long. A runner that really
+   * died is noticed by followers within about this time.
+   * @default 10000
+   */
+  outageMs?: number
 }
+
+// Both scripts return -1 when the generation is gone from Redis (expired, or Redis lost its data),
+// 0 when there is nothing to do (a retry of a write that was applied), 1 when they wrote.
 
 // KEYS: meta, log. ARGV: seq, frame, expiry ms.
 const appendScript = new RedisScript(`
+local n = redis.call('HGET', KEYS[1], 'n')
+if not n then return -1 end
+if tonumber(n) >= tonumber(ARGV[1]) then return 0 end
 redis.call('XADD', KEYS[2], ARGV[1] .. '-0', 'f', ARGV[2])
 redis.call('HSET', KEYS[1], 'n', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
 `)
 
-// KEYS: meta, log, alive. ARGV: seq of the end marker, end, ttl ms.
+// KEYS: meta, log, alive. ARGV: end, ttl ms, '1' to write it only if the runner is not alive.
+// The end marker is entry n+1, right after the last frame.
 const endScript = new RedisScript(`
-redis.call('XADD', KEYS[2], ARGV[1] .. '-0', 'x', ARGV[2])
-redis.call('HSET', KEYS[1], 'end', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local n = redis.call('HGET', KEYS[1], 'n')
+local e = redis.call('HGET', KEYS[1], 'end')
+if not n then return -1 end
+if e ~= '' then return 0 end
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('XADD', KEYS[2], (tonumber(n) + 1) .. '-0', 'x', ARGV[1])
+redis.call('HSET', KEYS[1], 'end', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[3])
+return 1
 `)
 
-const digest = (owner: string): string => createHash('sha256').update(owner).digest('hex')
+// KEYS: salt. ARGV: a new random salt, used if there is none yet.
+const saltScript = new RedisScript(`
+local s = redis.call('GET', KEYS[1])
+if s then return s end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+`)
+
 
 /** The error a generation ended with, as stored: enough for the same `event: error` anywhere. */
 function serializeError (err: any): string {
@@ -73,6 +109,7 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
   const graceMs = integerOption('graceMs', opts.graceMs, 30_000, 0)
   const ttlMs = integerOption('ttlMs', opts.ttlMs, 300_000, 0)
   const maxEvents = integerOption('maxEvents', opts.maxEvents, 100_000, 0)
+  const outageMs = integerOption('outageMs', opts.outageMs, 10_000, 0)
   const prefix = opts.prefix ?? 'sse:gen:'
   // How often a runner checks for a stop and for attached followers, and followers say they are.
   const tickMs = Math.max(20, Math.min(1000, Math.floor(graceMs / 3)))
@@ -85,7 +122,28 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
   const follows = new Set<Follow>()
   let closed = false
 
-  const unavailable = (why: string): Error => new SSE_ERR_HUB_UNAVAILABLE(why)
+  // retry-after: a script's client (and a balancer) comes back once a Redis blip is likely over.
+  const unavailable = (why: string): Error => Object.assign(new SSE_ERR_HUB_UNAVAILABLE(why), { retryAfter: '2' })
+  /** A Redis command's failure (a timeout, a dropped connection) as the coded error clients get. */
+  const redisFailed = (err: unknown): Error =>
+    (err as { code?: unknown })?.code === 'SSE_ERR_HUB_UNAVAILABLE' ? err as Error : unavailable(`Redis failed: ${(err as Error)?.message ?? String(err)}`)
+  async function guarded<T> (command: Promise<T>): Promise<T> {
+    try {
+      return await command
+    } catch (err) {
+      throw redisFailed(err)
+    }
+  }
+
+  // The per-dataset salt of owner hashes, read (or made) once per connection: after a reconnect
+  // Redis may be a new, empty dataset with a new salt.
+  let salt: Promise<string> | undefined
+  redis.on('close', () => { salt = undefined })
+  async function digest (owner: string): Promise<string> {
+    salt ??= saltScript.run(redis, [prefix + 'salt'], [randomBytes(32).toString('base64url')]).then(String)
+    const key = await guarded(salt).catch((err) => { salt = undefined; throw err })
+    return createHmac('sha256', key).update(owner).digest('hex')
+  }
   const reader = new StreamReader({
     redis,
     commands: redis,
@@ -103,6 +161,26 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     if (redis.status !== 'ready') throw unavailable(`Redis is ${redis.status}`)
   }
 
+  /**
+   * Runs a write, retrying it while Redis is away, for up to `outageMs`: a blip must not cost the
+   * answer. Once the store is closing, one attempt only. Resolves to the script's result.
+   */
+  async function persist (write: () => Promise<unknown>): Promise<number> {
+    const deadline = Date.now() + outageMs
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return Number(await write())
+      } catch (err) {
+        const left = deadline - Date.now()
+        if (left <= 0 || closed || redis.status === 'end') throw redisFailed(err)
+        await new Promise((resolve) => setTimeout(resolve, Math.min(backoff(attempt), left)))
+      }
+    }
+  }
+
+  // The abort reason when the store closes: the generation is then interrupted, not done.
+  const closing = new Error('server is closing')
+
   async function run (id: string, controller: AbortController, produce: Producer): Promise<void> {
     const k = keys(id)
     const expiry = ttlMs + graceMs
@@ -110,7 +188,7 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     let end = 'done'
     // Stops, and nobody attached for the grace period, are noticed here (and stops at once by pub/sub).
     const tick = setInterval(() => {
-      redis.pipeline().set(k.alive, '1', 'PX', tickMs * 3).hget(k.meta, 'stop').exists(k.hb).exec().then((results) => {
+      redis.pipeline().set(k.alive, '1', 'PX', outageMs).hget(k.meta, 'stop').exists(k.hb).exec().then((results) => {
         if (results?.[1][1] === '1') controller.abort(new Error('stopped'))
         else if (results?.[2][1] === 0 && !controller.signal.aborted) {
           report(channels.generationStop, () => ({ reason: 'abandoned' }))
@@ -120,9 +198,13 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     }, tickMs)
     try {
       for await (const event of produce(controller.signal)) {
+        // Shutting down: what the producer says now (a `done: stopped`) is not the answer's end.
+        if (controller.signal.reason === closing) break
         if (n >= maxEvents) throw new Error(`generation exceeded ${maxEvents} events`)
         const frame = encode({ ...event, id: `${id}:${n + 1}` })
-        await appendScript.run(redis, [k.meta, k.log], [n + 1, frame, expiry])
+        if (await persist(() => appendScript.run(redis, [k.meta, k.log], [n + 1, frame, expiry])) === -1) {
+          throw new SSE_ERR_GENERATION_INTERRUPTED('it is gone from Redis')
+        }
         n++
       }
     } catch (err) {
@@ -131,7 +213,10 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     } finally {
       clearInterval(tick)
       running.delete(id)
-      await endScript.run(redis, [k.meta, k.log, k.alive], [n + 1, end, ttlMs]).catch(() => {})
+      // A rolling restart: followers, here or after reconnecting elsewhere, learn that the answer
+      // is cut short instead of seeing it end as if complete.
+      if (controller.signal.reason === closing) end = serializeError(new SSE_ERR_GENERATION_INTERRUPTED('the server running it shut down'))
+      await persist(() => endScript.run(redis, [k.meta, k.log, k.alive], [end, ttlMs, ''])).catch(() => {})
     }
   }
 
@@ -139,13 +224,13 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     ready()
     const id = randomBytes(16).toString('base64url')
     const k = keys(id)
-    await redis.multi()
-      .hset(k.meta, 'owner', digest(owner), 'n', '0', 'end', '', 'stop', '')
+    await guarded(redis.multi()
+      .hset(k.meta, 'owner', await digest(owner), 'n', '0', 'end', '', 'stop', '')
       .pexpire(k.meta, ttlMs + graceMs)
       // The starting request attaches at once; until then the grace period runs as if it had left.
       .set(k.hb, '1', 'PX', graceMs + tickMs)
-      .set(k.alive, '1', 'PX', tickMs * 3)
-      .exec()
+      .set(k.alive, '1', 'PX', outageMs)
+      .exec())
     const controller = new AbortController()
     running.set(id, controller)
     const done = run(id, controller, produce).finally(() => runs.delete(done))
@@ -157,19 +242,39 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     const parsed = parseEventId(lastEventId)
     if (parsed === undefined) return { status: 'unknown' }
     ready()
-    const [who, n, end] = await redis.hmget(keys(parsed.generation).meta, 'owner', 'n', 'end')
-    if (who !== digest(owner) || n === null || parsed.seq > Number(n)) return { status: 'unknown' }
-    if (end !== null && end !== '' && parsed.seq === Number(n)) return { status: 'finished' }
+    const [owned, [who, n, end]] = await Promise.all([digest(owner), guarded(redis.hmget(keys(parsed.generation).meta, 'owner', 'n', 'end'))])
+    if (who !== owned || n === null) return { status: 'unknown' }
+    const frames = Number(n)
+    // A generation that failed has one more event, its error (id n+1), which a client must get.
+    const failed = end !== null && end !== '' && end !== 'done'
+    if (parsed.seq > frames + (failed ? 1 : 0)) return { status: 'unknown' }
+    if (failed ? parsed.seq === frames + 1 : end !== null && end !== '' && parsed.seq === frames) return { status: 'finished' }
     report(channels.generationResume, () => ({}))
     return { status: 'resumable', id: parsed.generation, after: parsed.seq }
   }
 
   async function * follow (id: string, after: number, signal: AbortSignal): AsyncGenerator<SseFrame> {
+    let sent = false
+    try {
+      for await (const frame of frames(id, after, signal)) {
+        sent = true
+        yield frame
+      }
+    } catch (err) {
+      // Redis away before anything was sent: still a 200 stream, saying when to come back, since
+      // an HTTP 503 would make an EventSource give up for good.
+      if (!sent && (err as { code?: unknown }).code === 'SSE_ERR_HUB_UNAVAILABLE') yield new SseFrame(retryLead())
+      throw err
+    }
+  }
+
+  async function * frames (id: string, after: number, signal: AbortSignal): AsyncGenerator<SseFrame> {
     ready()
     const k = keys(id)
     let queue: StreamEntry[] = []
     let failure: Error | undefined
     let wake: (() => void) | undefined
+    let sent = false
     const poke = (): void => { const w = wake; wake = undefined; w?.() }
     const state: Follow = { fail: (err) => { failure = err; poke() } }
     follows.add(state)
@@ -181,8 +286,8 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     let watch: StreamWatch | undefined
     try {
       let cursor = after
-      queue = await redis.xrange(k.log, `(${after}-0`, '+') as StreamEntry[]
-      if (queue.length === 0 && await redis.exists(k.meta) === 0) return
+      queue = await guarded(redis.xrange(k.log, `(${after}-0`, '+')) as StreamEntry[]
+      if (queue.length === 0 && await guarded(redis.exists(k.meta)) === 0) return
       while (!signal.aborted) {
         if (failure !== undefined) throw failure
         if (queue.length > 0) {
@@ -193,11 +298,19 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
             if (fields[0] === 'f') text += fields[1]
             else end = fields[1]
           }
-          if (text !== '') yield new SseFrame(text)
-          if (end !== undefined) {
-            if (end !== 'done') throw reviveError(end)
-            return
+          if (end !== undefined && end !== 'done') {
+            const err = reviveError(end)
+            // A fresh request that got nothing yet: an HTTP error with its status (a 429 keeps its
+            // meaning). Anyone else: an `error` event with the id of the end, so that an
+            // EventSource reconnecting after it is told (204) that there is nothing more.
+            if (after === 0 && !sent && text === '') throw err
+            text += errorFrame(err, `${id}:${cursor}`)
           }
+          if (text !== '') {
+            sent = true
+            yield new SseFrame(text)
+          }
+          if (end !== undefined) return
           continue
         }
         watch ??= reader.watch(k.log, `${cursor}-0`, (entries) => { queue.push(...entries); poke() })
@@ -210,9 +323,13 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
         wake = undefined
         // Nothing for a while: is anyone still producing this generation?
         if (idle && queue.length === 0 && failure === undefined && !signal.aborted) {
-          const [alive, end] = await Promise.all([redis.exists(k.alive), redis.hget(k.meta, 'end')])
-          if (alive === 0 && (end === null || end === '') && queue.length === 0) {
-            throw unavailable('the instance running this generation is gone')
+          const [alive, end] = await guarded(Promise.all([redis.exists(k.alive), redis.hget(k.meta, 'end')]))
+          if (end === null) throw new SSE_ERR_GENERATION_INTERRUPTED('it is gone from Redis')
+          if (alive === 0 && end === '') {
+            // Its runner has not said it is alive for `outageMs`: it died. Its end is written
+            // here, once for every follower, and arrives through the watch like any other.
+            const gone = serializeError(new SSE_ERR_GENERATION_INTERRUPTED('the instance running it is gone'))
+            await guarded(endScript.run(redis, [k.meta, k.log, k.alive], [gone, ttlMs, '1']))
           }
         }
       }
@@ -228,17 +345,18 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     if (!/^[A-Za-z0-9_-]{22}$/.test(id)) return false
     ready()
     const k = keys(id)
-    if (await redis.hget(k.meta, 'owner') !== digest(owner)) return false
+    const [who, owned] = await Promise.all([guarded(redis.hget(k.meta, 'owner')), digest(owner)])
+    if (who !== owned) return false
     report(channels.generationStop, () => ({ reason: 'stop' }))
     running.get(id)?.abort(new Error('stopped'))
-    await redis.multi().hset(k.meta, 'stop', '1').publish(stopChannel, id).exec()
+    await guarded(redis.multi().hset(k.meta, 'stop', '1').publish(stopChannel, id).exec())
     return true
   }
 
   async function close (): Promise<void> {
     if (closed) return
     closed = true
-    for (const controller of running.values()) controller.abort(new Error('server is closing'))
+    for (const controller of running.values()) controller.abort(closing)
     // Runners write their end marker; bounded, so a Redis that is away cannot hold the close.
     let timer: NodeJS.Timeout | undefined
     await Promise.race([Promise.all(runs), new Promise((resolve) => { timer = setTimeout(resolve, 1000) })])

@@ -70,6 +70,9 @@ export class StreamReader {
     this.#conn = opts.redis.duplicate({
       ...backplaneOptions,
       retryStrategy: opts.redis.options.retryStrategy ?? backplaneOptions.retryStrategy,
+      // A blocked XREAD legitimately waits `blockMs`; past that plus the command timeout, Redis
+      // is hung, and the failed read reports it (onDown) like a dropped connection.
+      commandTimeout: opts.redis.options.commandTimeout === undefined ? undefined : opts.redis.options.commandTimeout + (opts.blockMs ?? 5000),
       lazyConnect: false,
       connectionName: opts.connectionName ?? 'fastify-sse-stream:reader'
     })

@@ -79,10 +79,14 @@ function describe (value: unknown): string {
   return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
 }
 
-/** The error frame sent once a stream has started: `{ code, message, statusCode }` as `publicError` allows. */
-export function errorFrame (err: unknown): string {
+/**
+ * The error frame sent once a stream has started: `{ code, message, statusCode }` as `publicError`
+ * allows. `id`: for a stored error a client must be able to say it has seen (generations).
+ */
+export function errorFrame (err: unknown, id?: string): string {
   const { code, message, statusCode } = publicError(err)
-  return encode({ event: 'error', data: { code, message, statusCode } })
+  const data = { code, message, statusCode }
+  return encode(id === undefined ? { event: 'error', data } : { event: 'error', id, data })
 }
 
 /** One open stream. Created by `reply.sse()`; `run()` settles when the stream is over. */

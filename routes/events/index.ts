@@ -19,7 +19,7 @@ import { checkModel, createUpstreamResolver } from './upstream.js'
 import { createBudget } from './budget.js'
 import { resolveEventsOptions, type EventsOptions } from './options.js'
 import { SSE_ERR_GENERATION_NOT_FOUND, SSE_ERR_INVALID_TEXT, SSE_ERR_RATE_LIMITED } from './errors.js'
-import { parseEventId, type GenerationEvent, type Generations, type Producer } from '../../lib/generations/store.js'
+import { parseEventId, retryLater, type GenerationEvent, type Generations, type Producer } from '../../lib/generations/store.js'
 import type { SseInput } from '../../lib/sse/encoder.js'
 import { eventsResponses, postBody, querystring, stopResponses } from './schema.js'
 import { DESCRIPTION, STOP_DESCRIPTION } from './descriptions.js'
@@ -131,13 +131,26 @@ const events: FastifyPluginAsync<EventsOptions> = async (app, opts) => {
     }))
   }
 
+  /**
+   * The store's Redis is away: an EventSource (GET) gets 200, `retry:` and the error, and comes back
+   * by itself; a 503 would make it give up for good. Scripts (POST) get the 503 with retry-after.
+   */
+  const comeBackLater = (request: FastifyRequest, err: unknown): boolean =>
+    request.method === 'GET' && (err as { code?: unknown }).code === 'SSE_ERR_HUB_UNAVAILABLE'
+
   /** With resuming: the answer runs in the generation store; this connection follows it. */
   const resumable = async (reply: FastifyReply, chat: Chat, generations: Generations, retryMs: number): Promise<void> => {
     const request = reply.request
     const owner = clientOf(request)
     const last = request.lastEventId
     if (parseEventId(last) !== undefined) {
-      const found = await generations.lookup(last, owner)
+      let found
+      try {
+        found = await generations.lookup(last, owner)
+      } catch (err) {
+        if (!comeBackLater(request, err)) throw err
+        return await reply.sse(retryLater(err as Error))
+      }
       if (found.status === 'resumable') {
         return await reply.sse(({ signal }) => withRetryAfter(reply, () => generations.follow(found.id, found.after, signal)), { retryMs })
       }
@@ -152,7 +165,13 @@ const events: FastifyPluginAsync<EventsOptions> = async (app, opts) => {
     }
     return await reply.sse(({ signal }) => withRetryAfter(reply, async function * () {
       // Started only now that the stream is accepted; see the top of this file.
-      const id = await generations.start(owner, budgeted(request, chat))
+      let id: string
+      try {
+        id = await generations.start(owner, budgeted(request, chat))
+      } catch (err) {
+        if (!comeBackLater(request, err)) throw err
+        return yield * retryLater(err as Error)
+      }
       yield * stopIfUnseen(generations, id, owner, generations.follow(id, 0, signal))
     }), { retryMs })
   }

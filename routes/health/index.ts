@@ -1,6 +1,7 @@
 // GET /health: whether this instance can serve streams, for a load balancer's health check and
-// for people. 200 while the broadcast hub is up; 503 while its backing store (Redis) is away, so a
-// balancer sends new clients elsewhere until it is back. Also how many streams are open here,
+// for people. 200 while the broadcast hub is up; 503 while its backing store (Redis) is away or does
+// not answer (a hung Redis keeps its connection open, so only a probe shows it), so a balancer sends
+// new clients elsewhere until it is back. Also how many streams are open here,
 // against the MAX_STREAMS cap.
 import type { FastifyPluginAsync } from 'fastify'
 import type { Hub } from '../../lib/hub/hub.js'
@@ -16,6 +17,11 @@ export interface HealthRouteOptions {
   maxStreams: number
   /** Single-producer feeds and whether this instance runs them now (holds their lock). */
   feeds?: () => Record<string, boolean>
+  /**
+   * Asks the backing store whether it answers now (a PING with a timeout): the reason it does not,
+   * or undefined. Without it, the hub's connection state alone decides.
+   */
+  probe?: () => Promise<string | undefined>
 }
 
 const body = {
@@ -31,7 +37,8 @@ const body = {
         state: { type: 'string', enum: ['up', 'down', 'closed'] },
         subscribers: { type: 'integer', description: 'Hub subscribers on this instance.' },
         topics: { type: 'integer', description: 'Topics this instance reads.' },
-        lastId: { type: 'string', description: 'The last id published or delivered here.' }
+        lastId: { type: 'string', description: 'The last id published or delivered here.' },
+        problem: { type: 'string', description: 'Why the hub is down, when a probe says so (e.g. Redis did not answer a PING in time).' }
       }
     },
     feeds: {
@@ -64,10 +71,12 @@ const health: FastifyPluginAsync<HealthRouteOptions> = async (app, opts) => {
     }
   }, async (request, reply) => {
     const stats = opts.hub.stats()
-    const up = stats.state === 'up'
+    const problem = stats.state === 'up' ? await opts.probe?.() : undefined
+    const state = problem === undefined ? stats.state : 'down'
+    const up = state === 'up'
     return await reply.code(up ? 200 : 503).header('cache-control', 'no-store').send({
       status: up ? 'ok' : 'degraded',
-      hub: { backplane: opts.backplane, state: stats.state, subscribers: stats.subscribers, topics: stats.topics, lastId: stats.lastId },
+      hub: { backplane: opts.backplane, state, subscribers: stats.subscribers, topics: stats.topics, lastId: stats.lastId, ...(problem === undefined ? {} : { problem }) },
       streams: { open: opts.openStreams(), max: opts.maxStreams },
       ...(opts.feeds === undefined ? {} : { feeds: opts.feeds() })
     })

@@ -124,16 +124,33 @@ t.test('stop aborts at once even while a client is attached; the producer may sa
   t.ok(g.ended)
 })
 
-t.test('a producer error reaches the follower as a throw, after the events before it', async (t) => {
+t.test('a producer error after events is an error event with the next id, delivered again on resume, then finished', async (t) => {
   const store = new GenerationStore()
   t.teardown(() => store.close())
   const g = store.start('me', async function * () {
     yield { data: 'partial' }
-    throw Object.assign(new Error('upstream died'), { code: 'SSE_ERR_UPSTREAM_FAILED' })
+    throw Object.assign(new Error('upstream died'), { code: 'SSE_ERR_UPSTREAM_FAILED', statusCode: 502 })
   })
   const it = g.follow(0, new AbortController().signal)
   t.match((await it.next()).value?.text, /data: partial/)
-  await t.rejects(it.next(), { code: 'SSE_ERR_UPSTREAM_FAILED' })
+  const error = `event: error\nid: ${g.id}:2\ndata: {"code":"SSE_ERR_UPSTREAM_FAILED","message":"upstream died","statusCode":502}\n\n`
+  t.equal((await it.next()).value?.text, error, 'the error, with the id after the last frame')
+  t.same(await it.next(), { value: undefined, done: true })
+  // A client cut before the error comes back with the last frame's id: it gets the error, not a 204.
+  t.same(store.lookup(`${g.id}:1`, 'me'), { status: 'resumable', id: g.id, after: 1 })
+  const resumed = g.follow(1, new AbortController().signal)
+  t.equal((await resumed.next()).value?.text, error)
+  t.same(await resumed.next(), { value: undefined, done: true })
+  t.same(store.lookup(`${g.id}:2`, 'me'), { status: 'finished' }, 'after the error: nothing more (204)')
+})
+
+t.test('a producer error before any event is thrown to a fresh follower: an HTTP error status', async (t) => {
+  const store = new GenerationStore()
+  t.teardown(() => store.close())
+  const g = store.start('me', async function * () {
+    throw Object.assign(new Error('rate limited'), { code: 'SSE_ERR_UPSTREAM_RATE_LIMITED', statusCode: 429 })
+  })
+  await t.rejects(g.follow(0, new AbortController().signal).next(), { code: 'SSE_ERR_UPSTREAM_RATE_LIMITED' })
 })
 
 t.test('finished generations expire after ttlMs; close stops running ones', async (t) => {
@@ -160,6 +177,7 @@ t.test('a runaway producer fails at maxEvents', async (t) => {
   const g = store.start('me', async function * () { while (true) yield { data: 'x' } })
   const it = g.follow(0, new AbortController().signal)
   let text = ''
-  await t.rejects(async () => { for (let s = await it.next(); s.done !== true; s = await it.next()) text += s.value.text }, /exceeded 3 events/)
+  for (let s = await it.next(); s.done !== true; s = await it.next()) text += s.value.text
   t.equal(text.split('data: x').length - 1, 3)
+  t.match(text, /event: error\nid: [^\n]+:4\ndata: {"code":"SSE_ERR_INTERNAL"/, 'ends with an error, without internal detail')
 })

@@ -102,15 +102,19 @@ t.test('with no client attached on any instance, the producer is aborted after t
   t.ok(after >= 100 && after < 2000, `aborted ${after} ms after the last client left`)
 })
 
-t.test('a failing producer ends every follower with the same coded error', { skip: redisMissing() }, async (t) => {
+t.test('a failing producer ends every follower with the same coded error event, also one that resumes after it', { skip: redisMissing() }, async (t) => {
   const { a, b } = await two(t)
   const id = await a.start('me', async function * () {
     yield { data: 'x' }
     throw Object.assign(new Error('upstream broke'), { code: 'SSE_ERR_UPSTREAM_FAILED', statusCode: 502 })
   })
-  const frames = b.follow(id, 0, new AbortController().signal)
-  await t.rejects(collect(frames), { code: 'SSE_ERR_UPSTREAM_FAILED', statusCode: 502, message: 'upstream broke' })
-  t.same(await b.lookup(`${id}:1`, 'me'), { status: 'finished' })
+  const error = '{"code":"SSE_ERR_UPSTREAM_FAILED","message":"upstream broke","statusCode":502}'
+  t.same(await collect(b.follow(id, 0, new AbortController().signal)), { data: ['x', error], ids: [`${id}:1`, `${id}:2`] })
+  t.same(await b.lookup(`${id}:1`, 'me'), { status: 'resumable', id, after: 1 }, 'cut before the error: resumable, not finished')
+  t.same(await collect(a.follow(id, 1, new AbortController().signal)), { data: [error], ids: [`${id}:2`] })
+  t.same(await b.lookup(`${id}:2`, 'me'), { status: 'finished' }, 'after the error: nothing more')
+  const early = await a.start('me', async function * () { throw Object.assign(new Error('no'), { code: 'SSE_ERR_UPSTREAM_RATE_LIMITED', statusCode: 429 }) })
+  await t.rejects(collect(b.follow(early, 0, new AbortController().signal)), { code: 'SSE_ERR_UPSTREAM_RATE_LIMITED' }, 'nothing sent yet: thrown, for an HTTP status')
 })
 
 t.test('Redis lost mid-follow: the follower gets SSE_ERR_HUB_UNAVAILABLE, nothing crashes, and it works again after', { skip: redisMissing() }, async (t) => {

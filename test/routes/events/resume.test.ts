@@ -179,7 +179,7 @@ t.test("the script client's generate() resumes the same generation after the ser
 })
 
 t.test('with TRUST_PROXY the owner is the client behind the proxy, not the proxy', async (t) => {
-  const { url } = await setup(t, { kind: 'normal', tokens: TOKENS }, { TRUST_PROXY: 'true' })
+  const { url } = await setup(t, { kind: 'normal', tokens: TOKENS }, { TRUST_PROXY: '1' })
   const alice = { 'x-forwarded-for': '203.0.113.5' }
   const all = await readEvents(await fetch(`${url}/events?prompt=story`, { headers: alice }))
   const cursor = all[2].id!
