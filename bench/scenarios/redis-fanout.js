@@ -90,7 +90,7 @@ async function redisCommands (port) {
   let text = ''
   for await (const chunk of socket) {
     text += chunk
-    if (text.endsWith('\r\n\r\n') || /\r\n$/.test(text) && text.includes('cmdstat_') && text.split('\r\n').length > 3) break
+    if (text.endsWith('\r\n\r\n') || (/\r\n$/.test(text) && text.includes('cmdstat_') && text.split('\r\n').length > 3)) break
   }
   socket.destroy()
   let calls = 0

@@ -11,7 +11,8 @@ export async function run ({ variant, port, ctlPort, params: { conns }, timeoutM
   let got = 0
   await noSubscribers(ctlPort, timeoutMs)
   const base = await ctl(ctlPort, '/gc')
-  const snapshot = (name) => snapshotDir === undefined ? undefined
+  const snapshot = (name) => snapshotDir === undefined
+    ? undefined
     : ctl(ctlPort, '/heapsnapshot?file=' + encodeURIComponent(`${snapshotDir}/S3-${variant}-${name}.heapsnapshot`))
   await snapshot('before')
   const readers = await openMany(conns, 64, () => new SseReader({

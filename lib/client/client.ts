@@ -394,7 +394,6 @@ function splitId (id: string | undefined): [string, number] | undefined {
  * Leaving on purpose — `break`, `return`, or aborting `signal` — stops the generation on the
  * server (`DELETE <path>/<generation>`), so its upstream request ends too; a dropped connection
  * does not, and is resumed.
- 
  */
 export function generate (baseUrl: string | URL, options: GenerateOptions): Generation {
   const { prompt, messages, system, model, temperature, max_tokens: maxTokens, path, ...rest } = options

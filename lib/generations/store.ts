@@ -10,7 +10,6 @@
 import { randomBytes } from 'node:crypto'
 import { encode, SseFrame, type SseMessage } from '../sse/encoder.js'
 import { errorFrame } from '../sse/stream.js'
-import { SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { integerOption } from '../internal/integer-option.js'
 import { splitEventId } from '../internal/event-id.js'
 import { channels, report } from '../metrics/channels.js'

@@ -264,9 +264,12 @@ export function createHub (opts: HubOptions = {}): Hub {
     if (lastEventId !== undefined && lastEventId !== '') {
       const cursor = parseId(epoch, lastEventId)
       const floor = Math.max(...names.map((n) => topics.get(n)?.history.evictedSeq ?? forgottenSeq))
-      const reason = cursor === 'epoch' || cursor === 'invalid' ? cursor
-        : cursor > seq ? 'invalid'
-          : cursor < floor ? 'expired'
+      const reason = cursor === 'epoch' || cursor === 'invalid'
+        ? cursor
+        : cursor > seq
+          ? 'invalid'
+          : cursor < floor
+            ? 'expired'
             : undefined
       if (reason === undefined) {
         replay = replayFrom(names, cursor as number)

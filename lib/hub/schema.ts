@@ -18,7 +18,6 @@ export const lastEventIdQuery = {
   description: 'Where to resume, for clients that cannot send `Last-Event-ID` (a first `EventSource` request).'
 }
 
-
 export function resetEvent (description: string): object {
   return {
     title: 'reset',
@@ -53,4 +52,3 @@ export const gapEvent = {
     data: jsonData({ type: 'object', required: ['count'], properties: { count: { type: 'integer', minimum: 1 } } })
   }
 }
-

@@ -73,6 +73,6 @@ export async function openStream (url: string, headers: Record<string, string> =
 /** A promise with its resolve function, for waiting on a callback. */
 export function deferred<T = void> (): { promise: Promise<T>, resolve: (value: T) => void } {
   let resolve!: (value: T) => void
-  const promise = new Promise<T>((r) => { resolve = r })
+  const promise = new Promise<T>((_resolve) => { resolve = _resolve })
   return { promise, resolve }
 }
