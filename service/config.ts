@@ -234,6 +234,7 @@ function modelList (env: Env, name: string): string[] | '*' {
   if (value === undefined) return []
   if (value === '*') return '*'
   const list = value.split(',').map((m) => m.trim()).filter((m) => m !== '')
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (list.some((m) => m.length > 200 || /[\x00-\x1f]/.test(m))) {
     throw new SSE_ERR_INVALID_CONFIG(name, 'expected model names separated by commas, or *')
   }

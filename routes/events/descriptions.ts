@@ -26,4 +26,3 @@ export const STOP_DESCRIPTION = `Stops a resumable generation at once, whoever i
 aborted and attached clients get \`done\` with \`finish_reason: "stopped"\`. Only the client that started it may
 stop it; any other id is 404. Stop is not a disconnect: closing the stream alone keeps the generation
 running for the grace period, so the client can come back.`
-

@@ -47,4 +47,3 @@ export const SSE_ERR_MODEL_NOT_ALLOWED = createError<'SSE_ERR_MODEL_NOT_ALLOWED'
 /** Text that is not well-formed Unicode (a lone surrogate) cannot be sent upstream as JSON. */
 export const SSE_ERR_INVALID_TEXT = createError<'SSE_ERR_INVALID_TEXT', 400, [string]>(
   'SSE_ERR_INVALID_TEXT', '%s is not well-formed Unicode (it contains a lone surrogate)', 400)
-

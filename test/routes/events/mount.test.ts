@@ -97,6 +97,7 @@ t.test('the lines docs/routes.md shows a user run as written', async (t) => {
   body = body.replace("'http://localhost:1234/v1'", JSON.stringify(fake.baseURL))
     .replace('await app.listen({ port: 3000 })', "await app.listen({ port: 0, host: '127.0.0.1' }); return app")
     .replace('Fastify({ logger: true })', 'Fastify()')
+  // eslint-disable-next-line no-new-func -- runs the docs' example as written, with its imports as parameters
   const run = new Function(...imports.map((m) => m[1]), `return (async () => {\n${body}\n})()`) as (...args: unknown[]) => Promise<FastifyInstance>
   // The documented client reads its key from the environment, as the reader's would.
   const saved = process.env.LLM_API_KEY
