@@ -129,7 +129,6 @@ t.test('the lock runs a task on one holder at a time and passes on when the hold
     running--
   }
   const loops = [one.exclusive(ac.signal, task('one')), two.exclusive(ac.signal, task('two'))]
-  // eslint-disable-next-line no-unmodified-loop-condition -- the tasks started above change it
   for (let i = 0; i < 100 && running === 0; i++) await sleep(10)
   await sleep(400) // longer than the ttl: the holder keeps it by renewing
   t.equal(ran.length, 1, 'one holder, kept past the ttl')
