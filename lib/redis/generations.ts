@@ -84,7 +84,6 @@ redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 `)
 
-
 /** The error a generation ended with, as stored: enough for the same `event: error` anywhere. */
 function serializeError (err: any): string {
   return JSON.stringify({
