@@ -37,6 +37,7 @@ function stats () {
     peakJs: peak.js,
     cpuUs: cpu.user + cpu.system,
     subscribers: variant.subscribers(),
+    flushes: variant.flushes?.(),
     pulled: progress.pulled,
     info: variant.info,
     now: nowUs()

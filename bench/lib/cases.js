@@ -22,6 +22,8 @@ export function cases (quick) {
     { id: 'S1-json', scenario: 's1', title: `S1 throughput: ${s1} events of 1 KiB JSON, one connection`, params: { kind: 'json', n: s1 } },
     ...fan.flatMap((conns) => [
       { id: `S2-${conns}-b2b`, scenario: 's2', fanOut: true, title: `S2 fan-out: ${conns} connections, ${events} events back to back`, params: { conns, events, paceMs: 0 } },
+      // As events from an upstream arrive: one per turn of the event loop (`await setImmediate()` between publishes).
+      { id: `S2-${conns}-interleaved`, scenario: 's2', fanOut: true, title: `S2 fan-out: ${conns} connections, ${events} events one per event-loop turn`, params: { conns, events, paceMs: 0, batch: 1 } },
       { id: `S2-${conns}-paced`, scenario: 's2', fanOut: true, title: `S2 fan-out: ${conns} connections, ${events} events one every 5 ms`, params: { conns, events, paceMs: 5 } }
     ]),
     { id: 'S3-idle', scenario: 's3', fanOut: true, title: `S3 idle memory: ${quick ? 100 : 5_000} connections`, params: { conns: quick ? 100 : 5_000 } },

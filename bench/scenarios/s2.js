@@ -1,5 +1,5 @@
-// S2 fan-out: `conns` subscribers, `events` broadcasts, back to back (paceMs 0) or one every
-// `paceMs`. Time until every client has every event, per-client completion p50/p99, per-delivery
+// S2 fan-out: `conns` subscribers, `events` broadcasts, back to back (paceMs 0), one per turn of
+// the event loop (batch 1), or one every `paceMs`. Time until every client has every event, per-client completion p50/p99, per-delivery
 // latency (publish -> arrival at the client), deliveries/s, server CPU and peak memory.
 // While the clock runs the client only records chunks and looks for the last event's marker;
 // eventsource-parser checks every event afterwards, using each chunk's arrival time.
@@ -10,7 +10,7 @@ import { quantile, sorted } from '../lib/stats.js'
 import { RecordingReader } from '../lib/recording-reader.js'
 import { openMany } from '../lib/sse-reader.js'
 
-export async function run ({ port, ctlPort, params: { conns, events, paceMs }, timeoutMs }) {
+export async function run ({ port, ctlPort, params: { conns, events, paceMs, batch = 0 }, timeoutMs }) {
   const check = new Check()
   const next = new Int32Array(conns)
   const doneAt = new Float64Array(conns)
@@ -51,7 +51,7 @@ export async function run ({ port, ctlPort, params: { conns, events, paceMs }, t
     await waitFor(`${conns} subscribers`, async () => (await ctl(ctlPort, '/stats')).subscribers === conns, timeoutMs)
     const before = await ctl(ctlPort, '/reset')
     const clientCpu = process.cpuUsage()
-    const pub = await ctl(ctlPort, `/publish?n=${events}&pace=${paceMs}`)
+    const pub = await ctl(ctlPort, `/publish?n=${events}&pace=${paceMs}&batch=${paceMs > 0 ? 0 : batch}`)
     const timer = setTimeout(complete, timeoutMs)
     await completed
     clearTimeout(timer)
@@ -83,7 +83,8 @@ export async function run ({ port, ctlPort, params: { conns, events, paceMs }, t
         serverCpuMs: (after.cpuUs - before.cpuUs) / 1000,
         peakRssMB: (after.peakRss - before.rss) / 1e6,
         peakJsMB: (after.peakJs - before.js) / 1e6,
-        clientCpuShare: (cpu.user + cpu.system) / 1000 / totalMs
+        clientCpuShare: (cpu.user + cpu.system) / 1000 / totalMs,
+        ...(after.flushes === undefined ? {} : { flushes: after.flushes - before.flushes })
       }
     }
   } finally {

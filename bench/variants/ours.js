@@ -36,6 +36,7 @@ export async function create () {
     listen: () => app.listen({ port: 0, host: '127.0.0.1' }).then(() => app.server.address().port),
     publish: (obj) => { fanOut.hub.publish(TOPIC, { data: obj }) },
     subscribers: () => fanOut?.hub.stats().subscribers ?? 0,
+    flushes: () => fanOut?.hub.stats().flushes,
     info: { history: fanOut === undefined ? 0 : HUB.historySize, maxQueueBytes: HUB.maxQueueBytes }
   }
 }

@@ -91,8 +91,6 @@ export interface HubStats {
   topics: number
   subscribers: number
   published: number
-  /** Messages encoded: once per publish, however many subscribers get it. */
-  encodes: number
   /** Fan-outs of a gathered batch. */
   flushes: number
   /** Subscribers disconnected for overflowing their queue. */
@@ -119,8 +117,6 @@ export function hubStats (
     epoch,
     lastId,
     ...sizes,
-    // Once per publish, however many subscribers get it.
-    encodes: sizes.published,
     flushes,
     overflows: counters.overflows,
     dropped: counters.dropped,
@@ -142,6 +138,8 @@ export interface Hub {
   /** Ends every subscription and refuses further publishes. */
   close: () => Promise<void>
 }
+
+const NO_ENTRIES: readonly HubEntry[] = []
 
 interface Topic {
   readonly history: TopicHistory
@@ -259,7 +257,7 @@ export function createHub (opts: HubOptions = {}): Hub {
     // Everything below runs in one turn: what was published before this point is replayed, what
     // is published after it is delivered live, and `seen` keeps the two from overlapping.
     let head = ''
-    let replay: HubEntry[] = []
+    let replay: readonly HubEntry[] = NO_ENTRIES
     const lastEventId = options.lastEventId
     if (lastEventId !== undefined && lastEventId !== '') {
       const cursor = parseId(epoch, lastEventId)

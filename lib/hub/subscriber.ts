@@ -1,8 +1,13 @@
-// One subscription to the hub: an async iterator of pre-encoded frames for `reply.sse()`. While it
-// keeps up it is parked in `next()` and is handed the hub's shared batch frame directly; when it
-// falls behind (socket full, or still replaying) what it has not taken yet waits in its own
-// bounded queue, and an overflow applies its policy instead of growing the server's memory.
+// One subscription to the hub, for `reply.sse()`. Given to `reply.sse()` it is a push source: the
+// stream attaches itself, and while its socket takes what it is given the hub's flush writes the
+// shared batch frame straight to it (no iterator step, no promise, no timer per delivery; an idle
+// subscriber holds nothing pending). Anywhere else it is an async iterator, parked in `next()`
+// while it keeps up. Either way, when it falls behind (socket full, or still replaying) what it
+// has not taken yet waits in its own bounded queue, and an overflow applies its policy instead of
+// growing the server's memory; once the socket drains, the queue goes out and it is back on the
+// direct path.
 import { encode, SseFrame } from '../sse/encoder.js'
+import { kPushSource, type SsePushSource, type SsePushTarget } from '../sse/stream.js'
 import type { HubEntry } from './history.js'
 import { channels, report, type HubMeter } from '../metrics/channels.js'
 
@@ -46,8 +51,9 @@ export function partOf (entries: readonly HubEntry[]): Part {
 }
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined }
+const NONE: readonly HubEntry[] = []
 
-export class Subscriber implements AsyncIterableIterator<SseFrame> {
+export class Subscriber implements AsyncIterableIterator<SseFrame>, SsePushSource {
   readonly topics: readonly string[]
   /** The same for every subscriber to the same topics: they can share one frame per flush. */
   readonly key: string
@@ -60,6 +66,10 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
   readonly #policy: OverflowPolicy
   readonly #onOverflow: (() => void) | undefined
   readonly #signal: AbortSignal | undefined
+  readonly #onAbort: (() => void) | undefined
+  // Push mode: the stream this subscriber writes to, and whether its socket said "full".
+  #target: SsePushTarget | undefined
+  #blocked = false
   #head = ''
   #replay: readonly HubEntry[]
   #replayAt = 0
@@ -94,12 +104,16 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
     this.key = opts.topics.length === 1 ? opts.topics[0] : [...opts.topics].sort().join('\n')
     this.seen = opts.seen
     this.#head = opts.head
-    this.#replay = opts.replay
+    this.#replay = opts.replay.length === 0 ? NONE : opts.replay
     this.#policy = opts.policy
     this.#onOverflow = opts.onOverflow
-    this.#signal = opts.signal
     this.#held = opts.held ?? false
-    this.#signal?.addEventListener('abort', this.end)
+    // A listener only when there is a signal: `reply.sse()` ends a push source by `return()`.
+    if (opts.signal !== undefined) {
+      this.#signal = opts.signal
+      this.#onAbort = () => { this.end() }
+      opts.signal.addEventListener('abort', this.#onAbort)
+    }
   }
 
   get ended (): boolean { return this.#ended }
@@ -141,7 +155,7 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
     const { chunk } = this.#limits
     const replay = this.#replay
     while (this.#replayAt < replay.length && text.length < chunk) text += replay[this.#replayAt++].text
-    if (this.#replayAt === replay.length && replay.length > 0) { this.#replay = []; this.#replayAt = 0 }
+    if (this.#replayAt === replay.length && replay.length > 0) { this.#replay = NONE; this.#replayAt = 0 }
     const queue = this.#queue
     if (queue.length > 0 && text.length < chunk) {
       // A lone queued part goes out as the very frame other subscribers got.
@@ -164,12 +178,55 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
     return parts
   }
 
+  // ── push mode (reply.sse) ──
+
+  /** Attaches the stream: from now on frames are written to it, starting with any replay. */
+  [kPushSource] (target: SsePushTarget): void {
+    if (this.#ended) {
+      // Ended before the stream attached (hub closed, or failed): say so the same way.
+      const error = this.#error
+      this.#error = undefined
+      if (this.#lead !== '') target.write(new SseFrame(this.#lead))
+      this.#lead = ''
+      if (error !== undefined) target.error(error)
+      else target.close()
+      return
+    }
+    this.#target = target
+    this.#pushOut()
+  }
+
+  /** The stream's socket drained: what waited in the queue goes out, then live is direct again. */
+  resume (): void {
+    if (this.#target === undefined || this.#ended) return
+    this.#blocked = false
+    this.#pushOut()
+  }
+
+  /** Writes what is waiting (control frames, replay, queue), a chunk at a time, while the socket takes it. */
+  #pushOut (): void {
+    const target = this.#target as SsePushTarget
+    while (!this.#blocked) {
+      const frame = this.#take()
+      if (frame === undefined) return
+      if (!target.write(frame)) this.#blocked = true
+    }
+  }
+
   /** Called by the hub's flush; never blocks, never throws. */
   deliver (part: Part): void {
     if (this.#ended) return
     this.seen = part.lastSeq
-    const waiting = this.#waiting
-    if (waiting !== undefined && !this.#held) {
+    const target = this.#target
+    if (target !== undefined) {
+      // Keeping up: nothing is waiting (it would have been written on attach, release or resume),
+      // so the shared frame goes to the socket now, inside the flush.
+      if (!this.#blocked && !this.#held && this.#queue.length === 0) {
+        if (!target.write(part.frame)) this.#blocked = true
+        return
+      }
+    } else if (this.#waiting !== undefined && !this.#held) {
+      const waiting = this.#waiting
       // Parked in next(): nothing else is pending, so it takes the shared frame as is.
       this.#waiting = undefined
       waiting({ done: false, value: part.frame })
@@ -221,8 +278,13 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
     }
     counters.overflows++
     report(channels.hubOverflow, () => ({ hub: this.#host.meter, action: 'disconnect', messages: this.#count }))
+    // A reader this far behind has a full socket: a stream waiting for `drain` would never see the
+    // subscription end, so the connection is destroyed (its EventSource reconnects and replays).
+    const target = this.#target
+    this.#target = undefined
     this.end()
-    this.#onOverflow?.()
+    if (target !== undefined) target.destroy()
+    else this.#onOverflow?.()
   }
 
   /**
@@ -249,6 +311,10 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
       this.#bytes += part.bytes
       this.#host.counters.queuedBytes += part.bytes
     }
+    if (this.#target !== undefined) {
+      this.#pushOut()
+      return
+    }
     const waiting = this.#waiting
     const frame = waiting === undefined ? undefined : this.#take()
     if (frame !== undefined) {
@@ -264,6 +330,14 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
    */
   fail (error: unknown, lead = ''): void {
     if (this.#ended) return
+    const target = this.#target
+    if (target !== undefined) {
+      this.#target = undefined
+      this.end()
+      if (lead !== '') target.write(new SseFrame(lead))
+      target.error(error)
+      return
+    }
     this.#error = error
     this.#lead = lead
     const waiting = this.#waiting
@@ -272,15 +346,19 @@ export class Subscriber implements AsyncIterableIterator<SseFrame> {
     waiting?.(this.#finish() as Promise<never>)
   }
 
-  /** Stops the subscription: the queue is released and the iterator finishes. */
-  end = (): void => {
+  /** Stops the subscription: the queue is released, and the stream or the iterator finishes. */
+  end (): void {
     if (this.#ended) return
     this.#ended = true
     this.#unqueue(this.#queue.length)
-    this.#replay = []
+    this.#replay = NONE
     this.#head = ''
-    this.#signal?.removeEventListener('abort', this.end)
+    if (this.#onAbort !== undefined) this.#signal?.removeEventListener('abort', this.#onAbort)
     this.#host.detach(this)
+    const target = this.#target
+    this.#target = undefined
+    // `close()` is a no-op when the stream itself ended us (through `return()`).
+    target?.close()
     const waiting = this.#waiting
     this.#waiting = undefined
     waiting?.(DONE)

@@ -3,7 +3,7 @@
 // shutdown. The wire format itself lives in encoder.ts.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ServerResponse } from 'node:http'
-import { encode, encodeComment, type Serializer, type SseInput } from './encoder.js'
+import { encode, encodeComment, type Serializer, type SseFrame, type SseInput } from './encoder.js'
 import { SSE_ERR_INVALID_SOURCE, SSE_ERR_REPLY_SENT } from '../errors.js'
 import { startHeartbeat, stopHeartbeat } from './heartbeat.js'
 import { publicError } from './public-error.js'
@@ -57,6 +57,43 @@ export interface ResolvedStreamOptions {
   highWaterMark: number
 }
 
+/**
+ * Marks a source that pushes pre-encoded frames instead of being pulled: the hub's subscriptions.
+ * `reply.sse()` hands such a source the stream (`SsePushTarget`), and while the socket takes what
+ * it is given the source writes to it directly, inside its own fan-out: no iterator step, promise
+ * or timer per delivery, and nothing pending while idle (bench S2, S3). A push source is also an
+ * iterator, so it stays usable with `for await`; `return()` detaches it.
+ */
+export const kPushSource = Symbol.for('fastify-sse-stream.pushSource')
+
+/** What a push source writes to: the stream. */
+export interface SsePushTarget {
+  /**
+   * Writes a frame (one or more complete events) now. `false` once the socket's buffer is full: the source
+   * keeps what follows in its own (bounded) queue until `resume()` is called.
+   */
+  write: (frame: SseFrame) => boolean
+  /** The source is done: the stream ends after what was written. */
+  close: () => void
+  /** The source failed: an `event: error` frame (or an HTTP error before the first), then the end. */
+  error: (err: unknown) => void
+  /** The reader stopped taking data and its queue overflowed: the connection is destroyed. */
+  destroy: () => void
+}
+
+export interface SsePushSource {
+  /** Called once by `reply.sse()`; the source may write to `target` at once (a replay). */
+  [kPushSource]: (target: SsePushTarget) => void
+  /** The socket drained: write what was held back, until `write()` says full again. */
+  resume: () => void
+  /** Detaches the source (the stream is over). */
+  return?: () => unknown
+}
+
+function isPushSource (value: unknown): value is SsePushSource {
+  return typeof (value as any)[kPushSource] === 'function'
+}
+
 /** The plugin's bookkeeping: open streams, so `app.close()` can end them. */
 export interface StreamRegistry {
   open: Set<SseStream>
@@ -90,13 +127,16 @@ export function errorFrame (err: unknown, id?: string): string {
 }
 
 /** One open stream. Created by `reply.sse()`; `run()` settles when the stream is over. */
-export class SseStream {
+export class SseStream implements SsePushTarget {
   readonly #reply: FastifyReply
   readonly #res: ServerResponse
   readonly #opts: ResolvedStreamOptions
   readonly #registry: StreamRegistry
-  readonly #controller = new AbortController()
+  // Made on first use of `signal`: a push source (the hub) never asks for one, and an idle
+  // connection then holds no AbortController, AbortSignal or listener map (bench S3).
+  #controller: AbortController | undefined
   #iterator: Iterator<SseInput> | AsyncIterator<SseInput> | undefined
+  #push: SsePushSource | undefined
   #started = false
   #closed = false
   #pending = ''
@@ -118,33 +158,84 @@ export class SseStream {
     this.#registry = registry
   }
 
-  get signal (): AbortSignal { return this.#controller.signal }
+  get signal (): AbortSignal {
+    let controller = this.#controller
+    if (controller === undefined) {
+      controller = this.#controller = new AbortController()
+      if (this.#closed) controller.abort(new Error('stream ended'))
+    }
+    return controller.signal
+  }
 
-  /** Streams `source` to the client. Never rejects: errors become an HTTP error or an `error` event. */
-  async run (source: SseSource): Promise<void> {
+  #abort (reason: unknown): void {
+    const controller = this.#controller
+    if (controller !== undefined && !controller.signal.aborted) controller.abort(reason)
+  }
+
+  /**
+   * Streams `source` to the client. Never rejects: errors become an HTTP error or an `error` event.
+   * Not an async function: a source given or made synchronously (the hub's) is attached in this
+   * call, and the caller gets `#finished` itself rather than a promise chained onto it.
+   */
+  run (source: SseSource): Promise<void> {
     const reply = this.#reply
-    if (reply.sent) throw new SSE_ERR_REPLY_SENT()
+    if (reply.sent) return Promise.reject(new SSE_ERR_REPLY_SENT())
     this.#registry.open.add(this)
     this.#meter = meterStream(reply.request)
     const res = this.#res
     ;(res as any)[kStream] = this
-    res.once('close', SseStream.#onResClose)
+    // `on`, not `once`: 'close' comes once anyway, and `once` would wrap the listener per stream.
+    res.on('close', SseStream.#onResClose)
     res.on('error', SseStream.#onResClose)
     // The socket may already be gone (the client left while hooks ran).
     if (res.destroyed || (res as any).socket?.destroyed === true) this.#onClose()
 
-    let iterable: Iterables<unknown>
+    let made: unknown
     try {
-      const lastEventId = reply.request.lastEventId
-      iterable = typeof source === 'function'
-        ? await source({ signal: this.signal, lastEventId, request: reply.request, reply })
-        : source
-      if (!isIterable(iterable)) throw new SSE_ERR_INVALID_SOURCE(describe(iterable))
+      made = typeof source === 'function' ? source(this.#context()) : source
     } catch (err) {
       this.#fail(err)
       return this.#finished
     }
-    if (this.#closed) { this.#finish(); return this.#finished }
+    if (made !== null && typeof (made as any)?.then === 'function') {
+      (made as Promise<unknown>).then((iterable) => this.#begin(iterable), (err) => this.#fail(err))
+    } else {
+      this.#begin(made)
+    }
+    return this.#finished
+  }
+
+  /** What a source function gets; `signal` is read lazily, so a source that ignores it costs none. */
+  #context (): SseContext {
+    const stream = this
+    const reply = this.#reply
+    return {
+      get signal () { return stream.signal },
+      lastEventId: reply.request.lastEventId,
+      request: reply.request,
+      reply
+    }
+  }
+
+  #begin (iterable: unknown): void {
+    if (!isIterable(iterable)) {
+      this.#fail(new SSE_ERR_INVALID_SOURCE(describe(iterable)))
+      return
+    }
+    if (this.#closed) {
+      // The client left while the source was being made: let it go at once.
+      this.#iterator = iterable as any
+      this.#stopSource()
+      this.#finish()
+      return
+    }
+    if (isPushSource(iterable)) {
+      this.#iterator = iterable as any
+      this.#push = iterable
+      this.#startHeartbeat()
+      iterable[kPushSource](this)
+      return
+    }
     const it = typeof (iterable as any)[Symbol.asyncIterator] === 'function'
       ? (iterable as AsyncIterable<SseInput>)[Symbol.asyncIterator]()
       : (iterable as Iterable<SseInput>)[Symbol.iterator]()
@@ -153,7 +244,37 @@ export class SseStream {
     // The pump runs detached: if the source is stuck awaiting something that never settles, a
     // disconnect still settles this promise at once (see #onClose) instead of waiting for it.
     void this.#pump(it)
-    return this.#finished
+  }
+
+  // ── SsePushTarget: what a push source (the hub) calls ──
+
+  /** Writes frames a push source hands over; `false` when the socket buffer is full. */
+  write (frame: SseFrame): boolean {
+    if (this.#closed) return false
+    if (this.#meter !== undefined) this.#meter.events += eventsIn(frame)
+    this.#pending += frame.text
+    this.#flush()
+    return !this.#blocked
+  }
+
+  /** The push source ended: the stream ends after what was written. */
+  close (): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#push = undefined
+    this.#iterator = undefined
+    this.#end()
+  }
+
+  /** The push source failed. */
+  error (err: unknown): void {
+    this.#fail(err)
+  }
+
+  /** The push source gave up on this reader (its queue overflowed while the socket was full). */
+  destroy (): void {
+    overflowed.add(this.#res)
+    this.#res.destroy()
   }
 
   /** Ends the stream from the server side (shutdown): the source is aborted, the response ended. */
@@ -161,7 +282,7 @@ export class SseStream {
     if (!this.#closed) {
       this.#closed = true
       this.#reason = 'shutdown'
-      this.#controller.abort(new Error('server is closing'))
+      this.#abort(new Error('server is closing'))
       this.#stopSource()
       this.#end()
       const res = this.#res
@@ -243,6 +364,7 @@ export class SseStream {
     const resolve = this.#drain
     this.#drain = undefined
     resolve?.()
+    this.#push?.resume()
   }
 
   /** Headers go out with the first frame, so an error before it can still be an HTTP error. */
@@ -291,7 +413,7 @@ export class SseStream {
     this.#reply.log.debug('SSE client disconnected')
     this.#closed = true
     this.#reason = overflowed.has(this.#res) ? 'overflow' : 'client'
-    this.#controller.abort(new Error('client disconnected'))
+    this.#abort(new Error('client disconnected'))
     this.#stopSource()
     this.#finish()
   }
@@ -300,7 +422,7 @@ export class SseStream {
     if (this.#closed) { this.#finish(); return }
     this.#closed = true
     this.#reason = 'error'
-    this.#controller.abort(err)
+    this.#abort(err)
     this.#stopSource()
     if (!this.#started && this.#pending === '') {
       // Nothing yielded yet: an ordinary HTTP error through Fastify's error handler, with a JSON body.
@@ -317,6 +439,7 @@ export class SseStream {
   #stopSource (): void {
     const it = this.#iterator
     this.#iterator = undefined
+    this.#push = undefined
     this.#onDrain()
     if (it?.return === undefined) return
     // Not awaited: an async generator stuck on an await runs its `finally` once that await
@@ -352,7 +475,7 @@ export class SseStream {
   }
 
   #finish (): void {
-    if (!this.#controller.signal.aborted) this.#controller.abort(new Error('stream ended'))
+    this.#abort(new Error('stream ended'))
     this.#cleanup()
     this.#registry.open.delete(this)
     if (this.#meter !== undefined) { endStream(this.#meter, this.#reason); this.#meter = undefined }

@@ -126,7 +126,7 @@ const cases: Array<[string, (t: Test, make: Make) => Promise<void>]> = [
     const results = await Promise.all(subs.map((s) => read(s, (e) => e.length >= 20)))
     for (const r of results) t.same(r.events.map((e) => JSON.parse(e.data).i), Array.from({ length: 20 }, (_, i) => i))
     t.equal(calls, 20)
-    t.equal(hub.stats().encodes, 20)
+    t.equal(hub.stats().published, 20)
   }],
 
   ['a subscriber that overflows with the disconnect policy is ended, counted and told', async (t, make) => {
