@@ -125,6 +125,12 @@ export function hubStats (
   }
 }
 
+/** A topic's last message as it was published, and the id the hub gave it. */
+export interface HubRecord {
+  id: string
+  message: HubMessage
+}
+
 /** The hub's interface: the in-memory hub and a Redis Streams one implement the same. */
 export interface Hub {
   /**
@@ -134,6 +140,13 @@ export interface Hub {
   publish: (topic: string, message: HubMessage) => Promise<string>
   /** An async iterable of encoded frames for `reply.sse()`: replay after `lastEventId`, then live. */
   subscribe: (options: SubscribeOptions) => AsyncIterableIterator<SseFrame>
+  /**
+   * The last message published to `topic` (the object given to `publish`; on Redis, as it comes
+   * back from JSON), so a route can send a snapshot of the current state without reading frames
+   * back. `undefined` when nothing was published, or the topic was forgotten (no history left and
+   * nobody subscribed).
+   */
+  last: (topic: string) => Promise<HubRecord | undefined>
   stats: () => HubStats
   /** Ends every subscription and refuses further publishes. */
   close: () => Promise<void>
@@ -144,6 +157,7 @@ const NO_ENTRIES: readonly HubEntry[] = []
 interface Topic {
   readonly history: TopicHistory
   readonly subscribers: Set<Subscriber>
+  last?: HubRecord
 }
 
 /** `HubOptions` validated over their defaults: shared by the in-memory and the Redis hub. */
@@ -235,6 +249,7 @@ export function createHub (opts: HubOptions = {}): Hub {
     published++
     if (channels.hubPublish.hasSubscribers) channels.hubPublish.publish(meter)
     const topic = topicOf(name)
+    topic.last = { id, message }
     topic.history.push(entry)
     if (topic.subscribers.size > 0) {
       // Unsubscribed topics stop here: no batch, no timer.
@@ -310,6 +325,7 @@ export function createHub (opts: HubOptions = {}): Hub {
   return {
     publish,
     subscribe,
+    last: (name) => Promise.resolve(topics.get(name)?.last),
     stats,
     close: async () => {
       closed = true

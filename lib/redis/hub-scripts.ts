@@ -6,15 +6,16 @@
 //   <prefix>seq       the hub-wide counter: stream entry `<n>-0` is the n-th publish of the hub,
 //                     whatever its topic, so one Last-Event-ID resumes several topics exactly
 //   <prefix>meta      hash: `last:<topic>` the newest seq of a topic, `floor:<topic>` the newest
-//                     seq trimmed or expired away (a cursor below it cannot be resumed exactly)
+//                     seq trimmed or expired away (a cursor below it cannot be resumed exactly),
+//                     `msg:<topic>` the newest message as JSON (for `hub.last()`)
 //   <prefix>t:<topic> the topic's stream; entry field `d` holds the frame, encoded once, without id,
 //                     field `t` when it was published (ms since the epoch)
 import { RedisScript } from './script.js'
 
 /**
  * KEYS: epoch, seq, meta, stream. ARGV: a fresh epoch (used if there is none), topic, frame,
- * history size, ttl ms (0: none), the time now (ms since the epoch, for the readers' lag).
- * Returns `{ epoch, seq }`.
+ * history size, ttl ms (0: none), the time now (ms since the epoch, for the readers' lag), the
+ * message as JSON (`''`: not kept). Returns `{ epoch, seq }`.
  */
 export const publishScript = new RedisScript(`
 local epoch = redis.call('GET', KEYS[1])
@@ -38,6 +39,7 @@ else
 end
 redis.call('XADD', KEYS[4], 'MAXLEN', max, n .. '-0', 'd', ARGV[3], 't', ARGV[6])
 redis.call('HSET', KEYS[3], 'last:' .. ARGV[2], n)
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[3], 'msg:' .. ARGV[2], ARGV[7]) end
 if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[4], ARGV[5]) end
 return {epoch, n}
 `)

@@ -15,7 +15,7 @@ import { SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { integerOption } from '../internal/integer-option.js'
 import { splitEventId } from '../internal/event-id.js'
 import type { HubEntry } from '../hub/history.js'
-import { checkSubscribe, hubStats, resolveHubOptions, type Hub, type HubMessage, type HubOptions, type HubStats, type SubscribeOptions } from '../hub/hub.js'
+import { checkSubscribe, hubStats, resolveHubOptions, type Hub, type HubMessage, type HubOptions, type HubRecord, type HubStats, type SubscribeOptions } from '../hub/hub.js'
 import { Fanout } from '../hub/fanout.js'
 import { formatId, newEpoch } from '../hub/id.js'
 import { joinScript, publishScript } from './hub-scripts.js'
@@ -187,14 +187,19 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
       return Promise.reject(new SSE_ERR_INVALID_OPTION('topic', 'expected a non-empty string'))
     }
     let body: string
+    let json = ''
     try {
       body = encode(message, serialize)
     } catch (err) {
       return Promise.reject(err)
     }
+    try {
+      // For `last()`; a message JSON cannot represent is still published, just not kept.
+      json = JSON.stringify(message) ?? ''
+    } catch {}
     // Never queued while Redis is away: the caller learns at once, and memory stays flat.
     if (redis.status !== 'ready') return Promise.reject(unavailable(`Redis is ${redis.status}`))
-    return publishScript.run(redis, [...base, streamKey(topic)], [newEpoch(), topic, body, historySize, ttlMs, Date.now()])
+    return publishScript.run(redis, [...base, streamKey(topic)], [newEpoch(), topic, body, historySize, ttlMs, Date.now(), json])
       .then((reply) => {
         const [e, n] = reply as [string, number]
         noteEpoch(e)
@@ -297,9 +302,24 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
       epoch, lastId, { topics: topics.size, subscribers: subscribers.size, published }, fanout.flushes, counters)
   }
 
+  async function last (topic: string): Promise<HubRecord | undefined> {
+    if (closed) throw unavailable('the hub is closed')
+    if (redis.status !== 'ready') throw unavailable(`Redis is ${redis.status}`)
+    let reply: [string | null, Array<string | null>]
+    try {
+      reply = await Promise.all([redis.get(base[0]), redis.hmget(base[2], 'last:' + topic, 'msg:' + topic)])
+    } catch (err) {
+      throw unavailable(`last failed: ${(err as Error).message}`)
+    }
+    const [e, [seq, json]] = reply
+    if (e === null || seq === null || json === null) return undefined
+    return { id: formatId(e, Number(seq)), message: JSON.parse(json) as HubMessage }
+  }
+
   return {
     publish,
     subscribe,
+    last,
     stats,
     close: async () => {
       if (closed) return

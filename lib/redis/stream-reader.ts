@@ -29,8 +29,6 @@ export interface StreamReaderOptions {
   count?: number
   /** Called when a read fails because the connection is lost (and once per outage). */
   onDown?: (err: Error) => void
-  /** Called when the reader is connected again after an outage. */
-  onUp?: () => void
   connectionName?: string
 }
 
@@ -147,10 +145,7 @@ export class StreamReader {
         this.#reading = true
         const reply = await this.#conn.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids) as Array<[string, StreamEntry[]]> | null
         this.#reading = false
-        if (this.#down) {
-          this.#down = false
-          this.#opts.onUp?.()
-        }
+        this.#down = false
         if (reply !== null) this.#deliver(reply)
       } catch (err) {
         this.#reading = false

@@ -4,7 +4,6 @@
 // upstream connection, no hub traffic while nobody looks.
 import type { Hub } from '../../lib/hub/hub.js'
 import type { Exclusive } from '../../lib/redis/lock.js'
-import { sleep } from '../../lib/internal/sleep.js'
 import { simulatedQuotes, SIMULATED_SYMBOLS, type Quote, type QuoteFeed } from './simulated-quotes.js'
 
 export type { Quote, QuoteFeed } from './simulated-quotes.js'
@@ -39,17 +38,14 @@ export interface TickerFeedOptions {
 export interface TickerFeed {
   /** The symbols served, upper case. */
   readonly symbols: readonly string[]
-  /** True while the feed is running. */
-  readonly running: boolean
-  /** True while this instance is the one publishing quotes (always, without `exclusive`). */
-  readonly producing: boolean
   topic: (symbol: string) => string
-  /** The latest quote of each of `symbols` known so far, in the order asked. */
-  snapshot: (symbols: readonly string[]) => Quote[]
+  /**
+   * The latest quote of each of `symbols`, in the order asked: the hub's last message of each
+   * topic (whichever instance published it), else the opening price.
+   */
+  snapshot: (symbols: readonly string[]) => Promise<Quote[]>
   /** Counts a subscriber in (starting the feed for the first); call the returned function when it leaves. */
   acquire: () => () => void
-  /** Resolves once no feed loop is running (after the last `release`). */
-  stopped: () => Promise<void>
   /** Stops the feed whoever is watching. */
   close: () => Promise<void>
 }
@@ -63,65 +59,39 @@ export function createTickerFeed (opts: TickerFeedOptions): TickerFeed {
   const known = new Set(symbols)
   const feed = opts.feed ?? simulatedQuotes({ symbols: open, intervalMs: opts.intervalMs })
   const onError = opts.onError ?? (() => {})
-  const latest = new Map<string, Quote>()
+  // Before the first quote of a symbol, its snapshot is the opening price.
+  const opening = new Map<string, Quote>()
   const openedAt = Date.now()
   for (const [symbol, price] of Object.entries(open)) {
-    latest.set(symbol.toUpperCase(), { symbol: symbol.toUpperCase(), price, change: 0, ts: openedAt, ...(opts.feed === undefined ? { simulated: true } : {}) })
+    opening.set(symbol.toUpperCase(), { symbol: symbol.toUpperCase(), price, change: 0, ts: openedAt, ...(opts.feed === undefined ? { simulated: true } : {}) })
   }
   const loops = new Set<Promise<void>>()
   let controller: AbortController | undefined
   let watchers = 0
   let closed = false
-  let producing = 0
 
   const topic = (symbol: string): string => 'ticker:' + symbol
 
   async function pump (signal: AbortSignal): Promise<void> {
-    producing++
     try {
       for await (const quote of feed(signal)) {
         if (signal.aborted) break
         const symbol = String(quote.symbol).toUpperCase()
         if (!known.has(symbol)) continue
         const q = symbol === quote.symbol ? quote : { ...quote, symbol }
-        latest.set(symbol, q)
         await hub.publish(topic(symbol), { event: 'quote', data: q })
       }
     } catch (err) {
       if (!signal.aborted) onError(err)
-    } finally {
-      producing--
-    }
-  }
-
-  /** Keeps `latest` current from quotes another instance publishes (first from the history). */
-  async function follow (signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        // An id no hub gave out: a reset, then each topic's history, then live.
-        const quotes = hub.subscribe({ topics: symbols.map(topic), lastEventId: 'snapshot:0', signal, overflow: 'conflate' })
-        for await (const frame of quotes) {
-          for (const block of frame.text.split('\n\n')) {
-            if (!block.includes('event: quote')) continue
-            const line = block.split('\n').find((l) => l.startsWith('data: '))
-            if (line === undefined) continue
-            const q = JSON.parse(line.slice(6)) as Quote
-            if (known.has(q.symbol)) latest.set(q.symbol, q)
-          }
-        }
-      } catch {
-        // The hub is away: the route's own subscriptions report it; try again shortly.
-      }
-      await sleep(1000, signal)
     }
   }
 
   function start (): void {
     const ac = new AbortController()
     controller = ac
-    const work = opts.exclusive === undefined
-      ? pump(ac.signal)
-      : Promise.all([opts.exclusive(ac.signal, pump), follow(ac.signal)]).then(() => {})
+    // With `exclusive`, the instances that do not hold the lock publish nothing: their snapshots
+    // come from the hub, which has the quotes of the one that does.
+    const work = opts.exclusive === undefined ? pump(ac.signal) : opts.exclusive(ac.signal, pump)
     const loop = work.finally(() => {
       loops.delete(loop)
       if (controller === ac) controller = undefined
@@ -134,12 +104,15 @@ export function createTickerFeed (opts: TickerFeedOptions): TickerFeed {
     controller = undefined
   }
 
+  async function snapshot (wanted: readonly string[]): Promise<Quote[]> {
+    const last = await Promise.all(wanted.map((s) => hub.last(topic(s)).catch(() => undefined)))
+    return wanted.flatMap((s, i) => (last[i]?.message.data as Quote | undefined) ?? opening.get(s) ?? [])
+  }
+
   return {
     symbols,
-    get running () { return loops.size > 0 },
-    get producing () { return producing > 0 },
     topic,
-    snapshot: (wanted) => wanted.flatMap((s) => latest.get(s) ?? []),
+    snapshot,
     acquire () {
       if (closed) return () => {}
       if (++watchers === 1 || controller === undefined) start()
@@ -150,7 +123,6 @@ export function createTickerFeed (opts: TickerFeedOptions): TickerFeed {
         if (--watchers === 0) stop()
       }
     },
-    stopped: async () => { while (loops.size > 0) await Promise.all(loops) },
     close: async () => {
       closed = true
       watchers = 0

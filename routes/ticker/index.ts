@@ -51,7 +51,8 @@ const ticker: FastifyPluginAsync<TickerRouteOptions> = async (app, opts) => {
     return reply.sse(async function * ({ signal, lastEventId }) {
       const release = feed.acquire()
       try {
-        // Subscribed and snapshotted in the same turn: every later quote is in the subscription.
+        // Subscribed before the snapshot is read: every later quote is in the subscription (on
+        // Redis, the subscribe script runs before the read; a quote may then be in both).
         const quotes = hub.subscribe({
           topics: symbols.map(feed.topic),
           lastEventId,
@@ -60,7 +61,7 @@ const ticker: FastifyPluginAsync<TickerRouteOptions> = async (app, opts) => {
           // The snapshot carries the state, so a stale id needs no history replay.
           resetTo: 'live'
         })
-        yield { event: 'snapshot', data: { quotes: feed.snapshot(symbols), simulated } }
+        yield { event: 'snapshot', data: { quotes: await feed.snapshot(symbols), simulated } }
         yield * quotes
       } finally {
         release()

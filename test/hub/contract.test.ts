@@ -118,6 +118,15 @@ const cases: Array<[string, (t: Test, make: Make) => Promise<void>]> = [
     t.same(events.map((e) => [e.event, e.id]), [['reset', ids[2]], [undefined, live]])
   }],
 
+  ['last() gives the last message of a topic as published, with its id', async (t, make) => {
+    const hub = make()
+    t.equal(await hub.last('q'), undefined, 'nothing before the first publish')
+    await hub.publish('q', { event: 'quote', data: { price: 1 } })
+    const id = await hub.publish('q', { event: 'quote', data: { price: 2 } })
+    await hub.publish('other', { data: 'x' })
+    t.same(await hub.last('q'), { id, message: { event: 'quote', data: { price: 2 } } })
+  }],
+
   ['encodes each message once, whatever the number of subscribers', async (t, make) => {
     let calls = 0
     const hub = make({ serialize: (d) => { calls++; return JSON.stringify(d) } })
