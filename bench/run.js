@@ -4,13 +4,13 @@
 // over all of them instead of favouring whoever runs first.
 //
 //   node bench/run.js [--quick] [--runs N] [--scenarios S1,S2-5000-b2b,...] [--variants raw,ours,...]
-//                     [--out file.json] [--cpu-prof] [--cpu-prof-client] [--heap-snapshot] [--strace]
+//                     [--out file.json] [--cpu-prof] [--cpu-prof-client] [--heap-snapshot] [--strace] [--metrics]
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { cases, LABEL, VARIANTS } from './lib/cases.js'
+import { cases, EXTRA_VARIANTS, LABEL, VARIANTS } from './lib/cases.js'
 import { ctl } from './lib/ctl.js'
 import { table } from './lib/report.js'
 import { fdLimit, hasStrace, placement, startNode } from './lib/spawn.js'
@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     // Fan-out through Redis with two instances beside the in-memory hub on one (scenarios/redis-fanout.js);
     // part of every full run, or alone with --scenarios redis.
     redis: { type: 'boolean', default: false },
+    metrics: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false }
   }
 })
@@ -43,8 +44,11 @@ if (args.help) {
 
 const quick = args.quick
 const runs = Number(args.runs ?? (quick ? 1 : 3))
-const variants = args.variants ? args.variants.split(',') : VARIANTS
-for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`unknown variant ${v}; known: ${VARIANTS.join(', ')}`)
+const variants = args.variants ? args.variants.split(',') : [...VARIANTS]
+// --metrics: ours with and without fastify-sse-stream/metrics, side by side (docs/benchmarks.md, "Metrics").
+if (args.metrics) for (const v of ['ours', 'ours-metrics']) if (!variants.includes(v)) variants.push(v)
+const known = [...VARIANTS, ...EXTRA_VARIANTS]
+for (const v of variants) if (!known.includes(v)) throw new Error(`unknown variant ${v}; known: ${known.join(', ')}`)
 const wanted = args.scenarios?.split(',').map((s) => s.toLowerCase())
 const withRedis = args.redis || wanted?.includes('redis') === true || (wanted === undefined && !quick)
 const selected = cases(quick).filter((c) => wanted === undefined ||
@@ -182,7 +186,7 @@ function report (caseId, variant, rep, r, t) {
 
 const plan = selected.map((c) => ({
   case: c,
-  variants: variants.filter((v) => !(v === 'ours' && c.fanOut && !hubBuilt))
+  variants: variants.filter((v) => !(v.startsWith('ours') && c.fanOut && !hubBuilt))
 }))
 if (!hubBuilt && variants.includes('ours')) console.error('note: dist/lib/hub/hub.js or hub-source.js is missing, so ours is left out of the fan-out cases')
 console.error(`bench: ${quick ? 'quick' : 'full'}, ${runs} run(s), ${selected.map((c) => c.id).join(' ')}; ` +

@@ -6,7 +6,7 @@ import v8 from 'node:v8'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { broadcastObject, nowUs, progress } from './lib/payload.js'
 
-const VARIANTS = ['raw', 'fastify-raw', 'fastify-sse', 'fastify-sse-v2', 'better-sse', 'ours']
+const VARIANTS = ['raw', 'fastify-raw', 'fastify-sse', 'fastify-sse-v2', 'better-sse', 'ours', 'ours-metrics']
 const name = process.argv[2]
 if (!VARIANTS.includes(name)) {
   console.error(`usage: node bench/server.js <${VARIANTS.join('|')}>`)

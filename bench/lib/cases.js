@@ -2,6 +2,8 @@
 // same code paths small enough for CI (< 30 s; CI must never assert on its timings).
 
 export const VARIANTS = ['raw', 'fastify-raw', 'fastify-sse', 'fastify-sse-v2', 'better-sse', 'ours']
+/** Run only when asked for (`--variants` or `--metrics`): ours with metrics collected. */
+export const EXTRA_VARIANTS = ['ours-metrics']
 
 /** Display names. */
 export const LABEL = {
@@ -10,7 +12,8 @@ export const LABEL = {
   'fastify-sse': '@fastify/sse',
   'fastify-sse-v2': 'fastify-sse-v2',
   'better-sse': 'better-sse',
-  ours: 'fastify-sse-stream'
+  ours: 'fastify-sse-stream',
+  'ours-metrics': 'fastify-sse-stream + metrics'
 }
 
 export function cases (quick) {
