@@ -9,6 +9,7 @@ import { hubSource } from '../../lib/hub/source.js'
 import { sseMetrics } from '../../lib/metrics/index.js'
 import { deferred, listen, openStream } from '../helpers/http.js'
 import { sample } from './helpers.js'
+import { existsSync, readFileSync } from 'node:fs'
 
 async function collector (t: Test): Promise<Registry> {
   const registry = new Registry()
@@ -142,4 +143,15 @@ t.test('after close() nothing is collected and the metrics are gone from the reg
   const again = await sseMetrics({ registry, prefix: 'sse_' })
   t.teardown(() => again.close())
   t.ok(registry.getSingleMetric('sse_streams_open'), 'a prefix of one\'s own')
+})
+
+t.test('the package\'s ./metrics subpath is the built module, with its types', async (t) => {
+  const root = new URL('../../', import.meta.url)
+  if (!existsSync(new URL('dist/lib/metrics/index.js', root))) throw new Error('dist/ is missing: run `npm run build` (npm test does)')
+  const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'))
+  t.same(pkg.exports['./metrics'], { types: './dist/lib/metrics/index.d.ts', default: './dist/lib/metrics/index.js' })
+  t.ok(existsSync(new URL(pkg.exports['./metrics'].types, root)), 'the declarations are built')
+  t.equal(pkg.peerDependenciesMeta['prom-client']?.optional, true, 'prom-client is an optional peer')
+  const mod = await import('fastify-sse-stream/metrics' as string) as { sseMetrics: unknown }
+  t.type(mod.sseMetrics, 'function')
 })
