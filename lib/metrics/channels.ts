@@ -88,21 +88,36 @@ export function unblocked (meter: StreamMeter): void {
   meter.blockedAt = 0
 }
 
-// A frame is shared by every subscriber of a hub flush: count its events once.
-const frameEvents = new WeakMap<SseFrame, number>()
-
 /** How many frames a yielded message puts on the wire: one, or those a pre-encoded frame holds. */
 export function eventsIn (value: SseInput): number {
-  if (!(value instanceof SseFrame)) return 1
-  let n = frameEvents.get(value)
-  if (n === undefined) {
-    // Every frame the encoder writes ends with a blank line, and none has one inside.
-    n = 0
-    const text = value.text
-    for (let i = text.indexOf('\n\n'); i !== -1; i = text.indexOf('\n\n', i + 2)) n++
-    frameEvents.set(value, n)
-  }
+  return value instanceof SseFrame ? framesIn(value.text) : 1
+}
+
+// The text of a hub flush is the same string for every subscriber that keeps up: count it once.
+let lastText = ''
+let lastCount = 0
+
+/** The frames in encoded text: every frame the encoder writes ends with a blank line, none has one inside. */
+export function framesIn (text: string): number {
+  if (text === lastText) return lastCount
+  let n = 0
+  for (let i = text.indexOf('\n\n'); i !== -1; i = text.indexOf('\n\n', i + 2)) n++
+  lastText = text
+  lastCount = n
   return n
+}
+
+// Likewise the text of one write: a hub flush hands every subscriber that keeps up the same string.
+let lastWrite = ''
+let lastBytes = 0
+
+/** UTF-8 bytes of a write's text. */
+export function bytesIn (text: string): number {
+  if (text !== lastWrite) {
+    lastWrite = text
+    lastBytes = Buffer.byteLength(text)
+  }
+  return lastBytes
 }
 
 /** Connections whose stream ended because their hub subscriber overflowed (not a client leaving). */

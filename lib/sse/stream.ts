@@ -7,7 +7,7 @@ import { encode, encodeComment, type Serializer, type SseFrame, type SseInput } 
 import { SSE_ERR_INVALID_SOURCE, SSE_ERR_REPLY_SENT } from '../errors.js'
 import { startHeartbeat, stopHeartbeat } from './heartbeat.js'
 import { publicError } from './public-error.js'
-import { blocked, endStream, eventsIn, meterStream, overflowed, unblocked, type StreamEndReason, type StreamMeter } from '../metrics/channels.js'
+import { blocked, bytesIn, endStream, eventsIn, meterStream, overflowed, unblocked, type StreamEndReason, type StreamMeter } from '../metrics/channels.js'
 
 /** What a source function receives. */
 export interface SseContext {
@@ -336,7 +336,7 @@ export class SseStream implements SsePushTarget {
     if (!this.#started) this.#start()
     this.#lastWrite = performance.now()
     const meter = this.#meter
-    if (meter !== undefined) meter.bytes += Buffer.byteLength(text)
+    if (meter !== undefined) meter.bytes += bytesIn(text)
     if (!this.#res.write(text)) {
       this.#blocked = true
       if (meter !== undefined) blocked(meter)
