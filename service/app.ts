@@ -25,6 +25,7 @@ import demoModel, { DEMO_MODEL } from '../routes/demo-model/index.js'
 import ticker from '../routes/ticker/index.js'
 import logs from '../routes/logs/index.js'
 import metrics from './metrics.js'
+import pageConfig from './page-config.js'
 
 const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string, description: string }
 
@@ -107,6 +108,7 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   await app.register(sse, { retryMs: 1000, maxStreams: config.maxStreams })
 
   await app.register(fastifyStatic, { root: join(packageRoot, 'static'), prefix: '/' })
+  await app.register(pageConfig, { llm: config.llm })
 
   // /events mounted as any user would mount it. With no LLM configured, the built-in demo model
   // answers, reached over HTTP at this server's own address (known once it listens, hence a function).

@@ -1,13 +1,24 @@
-// The token stream pane: one EventSource per generation on GET /events?prompt=…
+// The token stream pane: one fetch() per generation on GET /events?prompt=…, read as Server-Sent
+// Events (sse-fetch.js). Not an EventSource: fetch sees a refusal's status and JSON body, so the
+// reason is shown without asking the server a second time (which would run the model twice), and
+// a server that cannot be reached is told apart from one that dropped the stream.
 //
 // Each default `message` event carries raw token text (newlines and leading spaces included), so it
-// is appended as text, never parsed as HTML. The stream ends with `event: done` or `event: error`;
-// we close the EventSource on both, or the browser would reconnect and run the prompt again.
-import { describeErrorEvent, explain } from './live.js'
+// is appended as text, never parsed as HTML. The stream ends with `event: done` or `event: error`.
+// A connection lost after a token is resumed with Last-Event-ID, a few times at most.
+//
+// Unlike the ticker and the logs, a generation is per tab (it is one request's answer) and takes a
+// connection of its own. With the panes shared by all tabs (shared-stream.js), an HTTP/1.1 browser
+// has four connections left for generations; an eighth tab's Generate waits in the browser's queue
+// until an earlier answer ends (seconds), then streams. HTTP/2 lifts the limit (docs/deployment.md).
+import { describeErrorEvent } from './live.js'
+import { readEvents } from './sse-fetch.js'
 
 const $ = (id) => document.getElementById(id)
 // Reconnections to resume one answer before giving up on it.
 const MAX_RESUMES = 3
+// How long to wait before resuming (the server's `retry:`, which it sets to 1 s for /events).
+const RESUME_DELAY_MS = 1000
 
 export function setupGenerate () {
   const form = $('prompt-form')
@@ -19,9 +30,17 @@ export function setupGenerate () {
   const finish = $('finish')
   const stats = { ttft: $('ttft'), tokens: $('tokens'), tps: $('tps'), model: $('model-name') }
 
-  // The generation in progress, if any, and the last one started (whose messages may still show).
+  // The generation in progress, if any.
   let run = null
-  let shown = null
+  // Which model answers, from the server's page-config.json, shown before the first answer.
+  let configured = {}
+  void fetch('page-config.json', { cache: 'no-store' })
+    .then((res) => res.ok ? res.json() : {})
+    .then((info) => {
+      configured = info
+      if (run === null && stats.model.textContent === '–') showModel(stats.model, configured)
+    })
+    .catch(() => {})
 
   function setState (state, text) {
     answer.dataset.state = state
@@ -57,7 +76,7 @@ export function setupGenerate () {
 
   function end (state, text) {
     if (run === null) return
-    run.es.close()
+    run.ctrl.abort()
     cancelAnimationFrame(run.frame)
     renderStats()
     run = null
@@ -87,86 +106,111 @@ export function setupGenerate () {
     answer.append(textNode)
     finish.hidden = true
     finish.textContent = ''
-    stats.model.textContent = '–'
+    showModel(stats.model, configured)
     showError('')
 
-    const es = new EventSource(`events?${params}`)
-    const current = { es, startedAt: performance.now(), firstAt: undefined, lastAt: 0, count: 0, frame: 0, stick: true, seq: -Infinity, drops: 0, generation: undefined }
-    shown = current
+    const current = { ctrl: new AbortController(), startedAt: performance.now(), firstAt: undefined, lastAt: 0, count: 0, frame: 0, stick: true, seq: -Infinity, drops: 0, generation: undefined, lastId: '', textNode }
     run = current
     renderStats()
     setState('waiting', 'Waiting for the first token…')
+    void follow(current, `events?${params}`)
+  }
 
-    es.addEventListener('message', (e) => {
-      if (run !== current) return
-      // Ids are `<generation>:<seq>`. After a resumed connection the server replays from our
-      // Last-Event-ID; anything at or before the last seq shown is skipped, never shown twice.
-      const seq = Number(e.lastEventId.slice(e.lastEventId.lastIndexOf(':') + 1))
-      if (Number.isInteger(seq) && e.lastEventId !== '') {
-        if (seq <= current.seq) return
-        current.seq = seq
-        current.generation = e.lastEventId.slice(0, e.lastEventId.lastIndexOf(':'))
-      }
-      const now = performance.now()
-      if (current.count === 0) {
-        current.firstAt = now
-        setState('streaming', 'Streaming…')
-      }
-      current.count++
-      current.lastAt = now
-      scheduleStats()
-      textNode.appendData(e.data)
-    })
-
-    es.addEventListener('open', () => {
-      if (run !== current || current.drops === 0) return
-      setState('streaming', `Reconnected — resumed at token ${current.seq}`)
-    })
-
-    es.addEventListener('done', (e) => {
-      if (run !== current) return
-      const info = parseJson(e.data) ?? {}
-      showModel(stats.model, info)
-      finish.textContent = describeFinish(info)
-      finish.hidden = finish.textContent === ''
-      end('done', `Done: ${current.count} token${current.count === 1 ? '' : 's'}.`)
-    })
-
-    // `error` is both a server `event: error` frame (a MessageEvent with { code, message }) and
-    // the connection's own failure (a plain Event).
-    es.addEventListener('error', (e) => {
-      if (run !== current) return
-      if (e instanceof MessageEvent) {
-        showError(describeErrorEvent(e.data))
-        end('failed', 'Failed.')
-        return
-      }
-      const received = current.count
-      if (es.readyState === EventSource.CONNECTING) {
-        // The browser is about to reconnect, sending the last id it saw. Once a token has
-        // arrived the server knows this generation by that id: it resumes it, or answers 204,
-        // which closes the EventSource. Before any token there is no id, and a reconnect would
-        // run the prompt a second time, so stop instead; and give up after a few tries.
-        if (received > 0 && current.drops < MAX_RESUMES) {
-          current.drops++
-          setState('streaming', `Connection lost after ${received} tokens; reconnecting to resume…`)
+  /** Reads the generation, resuming after a lost connection; ends it in every case. */
+  async function follow (current, url) {
+    const live = () => run === current
+    for (;;) {
+      let res
+      try {
+        const headers = { accept: 'text/event-stream' }
+        if (current.lastId !== '') headers['last-event-id'] = current.lastId
+        res = await fetch(url, { headers, cache: 'no-store', signal: current.ctrl.signal })
+      } catch {
+        if (!live()) return
+        if (current.drops === 0) {
+          end('failed', 'Failed.')
+          showError('Cannot reach the server: is it running? Nothing was generated.')
           return
         }
+        // Resuming, and the server is unreachable: try again, a few times.
+      }
+      if (res !== undefined) {
+        if (!live()) return
+        const type = res.headers.get('content-type') ?? ''
+        if (res.status === 204) {
+          // A resume the server could not serve (finished, expired, or not resumable there).
+          end('failed', 'Failed.')
+          showError(`The connection to the server was lost after ${current.count} tokens and the answer could not be resumed; the answer above is incomplete.`)
+          return
+        }
+        if (!res.ok || !type.startsWith('text/event-stream')) {
+          // Read before end(): it aborts the request, body included.
+          const why = await describeRefusal(res)
+          if (!live()) return
+          end('failed', 'Failed.')
+          showError(why)
+          return
+        }
+        if (current.drops > 0) setState('streaming', `Reconnected — resumed at token ${current.seq}`)
+        try {
+          for await (const ev of readEvents(res)) {
+            if (!live()) return
+            if (ev.type === 'message') onToken(current, ev)
+            else if (ev.type === 'done') return onDone(current, ev)
+            else if (ev.type === 'error') {
+              showError(describeErrorEvent(ev.data))
+              end('failed', 'Failed.')
+              return
+            }
+          }
+        } catch {}
+        if (!live()) return
+      }
+      // Lost. Before any token there is no id to resume from, and asking again would run the
+      // prompt a second time: stop instead. After one, resume a few times.
+      const received = current.count
+      if (received === 0 || current.drops >= MAX_RESUMES) {
         end('failed', 'Failed.')
         showError(received === 0
           ? 'The connection to the server was lost before the first token.'
           : `The connection to the server was lost after ${received} tokens; the answer above is incomplete.`)
         return
       }
-      end('failed', 'Failed.')
-      if (received > 0) {
-        // CLOSED after tokens: a reconnect the server could not resume (204 or an error status).
-        showError(`The connection to the server was lost after ${received} tokens and the answer could not be resumed; the answer above is incomplete.`)
-        return
-      }
-      showError('The server refused the request…')
-      void explain(es.url, 'request').then(({ text }) => { if (shown === current) showError(text) })
-    })
+      current.drops++
+      setState('streaming', `Connection lost after ${received} tokens; reconnecting to resume…`)
+      await new Promise((resolve) => setTimeout(resolve, RESUME_DELAY_MS))
+      if (!live()) return
+    }
+  }
+
+  function onToken (current, ev) {
+    // Ids are `<generation>:<seq>`. After a resumed connection the server replays from our
+    // Last-Event-ID; anything at or before the last seq shown is skipped, never shown twice.
+    current.lastId = ev.id
+    const colon = ev.id.lastIndexOf(':')
+    const seq = Number(ev.id.slice(colon + 1))
+    if (colon !== -1 && Number.isInteger(seq)) {
+      if (seq <= current.seq) return
+      current.seq = seq
+      current.generation = ev.id.slice(0, colon)
+    }
+    const now = performance.now()
+    if (current.count === 0) {
+      current.firstAt = now
+      setState('streaming', 'Streaming…')
+    }
+    current.count++
+    current.lastAt = now
+    scheduleStats()
+    current.textNode.appendData(ev.data)
+  }
+
+  function onDone (current, ev) {
+    const info = parseJson(ev.data) ?? {}
+    showModel(stats.model, info)
+    finish.textContent = describeFinish(info)
+    finish.hidden = finish.textContent === ''
+    end('done', `Done: ${current.count} token${current.count === 1 ? '' : 's'}.`)
   }
 
   form.addEventListener('submit', (e) => {
@@ -197,7 +241,7 @@ export function setupGenerate () {
 }
 
 /**
- * Tells the server to stop a generation now. Closing the EventSource alone is a disconnect: where
+ * Tells the server to stop a generation now. Closing the stream alone is a disconnect: where
  * the server keeps answers resumable, the generation (and the upstream request) runs on for a
  * grace period so a dropped client can come back. Without resuming the close already stops it,
  * and the route answers 404, which is harmless. A beacon, so it is also sent while the page
@@ -209,20 +253,40 @@ function stopGeneration (generation) {
   if (!navigator.sendBeacon(url)) void fetch(url, { method: 'POST', keepalive: true }).catch(() => {})
 }
 
+/** Why the server refused the generation, from the response itself. */
+async function describeRefusal (res) {
+  let detail = ''
+  if ((res.headers.get('content-type') ?? '').includes('json')) {
+    const body = await res.json().catch(() => null)
+    if (body && typeof body.message === 'string') detail = body.code ? `${body.message} (${body.code})` : body.message
+  } else {
+    res.body?.cancel().catch(() => {})
+  }
+  if (detail === '') detail = res.status === 404 ? 'This route is not available on the server.' : (res.statusText || 'no details')
+  const wait = Number(res.headers.get('retry-after'))
+  const after = Number.isFinite(wait) && wait > 0 ? ` The server asks to wait ${wait} s.` : ''
+  return `The server refused the request (HTTP ${res.status}): ${detail}${after}`
+}
+
 function parseJson (text) {
   try { return JSON.parse(text) } catch { return undefined }
 }
 
+/** The model's name, and a badge when it is the built-in demo model (known before any answer). */
 function showModel (el, info) {
   el.textContent = ''
-  const name = typeof info.model === 'string' && info.model !== '' ? info.model : 'unknown'
-  el.append(name)
+  const name = typeof info.model === 'string' && info.model !== '' ? info.model : undefined
+  if (name === undefined && info.demo !== true) {
+    el.textContent = '–'
+    return
+  }
+  if (name !== undefined) el.append(name)
   if (info.demo === true) {
     const badge = document.createElement('span')
     badge.className = 'badge'
     badge.textContent = 'built-in demo model'
     badge.title = 'No LLM server is configured; set LLM_BASE_URL to use a real model.'
-    el.append(' ', badge)
+    el.append(name === undefined ? '' : ' ', badge)
   }
 }
 

@@ -1,10 +1,15 @@
-// A long-lived EventSource (ticker, logs) with its connection state shown in words.
+// A long-lived stream (ticker, logs) with its connection state shown in words. It is a
+// shared-stream.js stream: every tab of this page shares one connection per URL (a browser allows
+// only six per origin on HTTP/1.1), and a hidden tab gives its share back until it is shown.
 //
 // The browser reconnects by itself after a network error or a normal end of stream, sending
 // Last-Event-ID, and the server's hub replays what was missed. It gives up for good only when the
 // server answers with a non-200 status or another content type (WHATWG HTML §9.2.3, "fail the
-// connection"); EventSource cannot read that response, so we fetch the same URL once to learn why,
+// connection"); EventSource cannot read that response, so we fetch the same URL once to learn why
+// (safe for these routes: reading a broadcast starts nothing on the server),
 // then try again later with a growing delay (except for 4xx: retrying a bad request cannot help).
+
+import { openSharedStream, SharedStream } from './shared-stream.js'
 
 const RETRY_MIN_MS = 2000
 const RETRY_MAX_MS = 30000
@@ -39,7 +44,7 @@ export function watch ({ url, on, conn, error, onReconnect, explainStatus = {} }
     es?.close()
     opens = 0
     show('connecting', 'connecting…')
-    const source = new EventSource(url())
+    const source = openSharedStream(url(), { events: Object.keys(on).filter((type) => type !== 'error' && type !== 'message') })
     es = source
     source.addEventListener('open', () => {
       if (es !== source) return
@@ -60,7 +65,7 @@ export function watch ({ url, on, conn, error, onReconnect, explainStatus = {} }
         on.error?.(e)
         return
       }
-      if (source.readyState === EventSource.CONNECTING) {
+      if (source.readyState === SharedStream.CONNECTING) {
         show('reconnecting', 'reconnecting…')
         return
       }

@@ -10,7 +10,7 @@
 // fail for that reason, and never silently pass either (tap reports them as skipped).
 import { existsSync } from 'node:fs'
 import tap, { type Test } from 'tap'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 
 /** Where the browser is looked for; `CHROMIUM_PATH` overrides it. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -69,6 +69,14 @@ export interface OpenPageOptions {
  * `{ skip: chromiumMissing() }`: without Chromium this throws rather than pass vacuously.
  */
 export async function openPage (t: Test, options: OpenPageOptions = {}): Promise<Page> {
+  return await (await openContext(t, options)).newPage()
+}
+
+/**
+ * A fresh browser context (one profile: its tabs share connections, workers and storage), closed
+ * when `t` ends. An uncaught exception in any of its pages fails `t`.
+ */
+export async function openContext (t: Test, options: OpenPageOptions = {}): Promise<BrowserContext> {
   const browser = await sharedBrowser()
   const context = await browser.newContext({
     viewport: { width: options.width ?? 1280, height: options.height ?? 800 }
@@ -78,9 +86,10 @@ export async function openPage (t: Test, options: OpenPageOptions = {}): Promise
     open = false
     await context.close()
   })
-  const page = await context.newPage()
-  page.on('pageerror', (err) => { if (open) t.fail(`uncaught exception in the page: ${err.message}`) })
-  return page
+  context.on('page', (page) => {
+    page.on('pageerror', (err) => { if (open) t.fail(`uncaught exception in the page: ${err.message}`) })
+  })
+  return context
 }
 
 /** One event an EventSource of the page dispatched, as `recordEventSources` keeps it. */
