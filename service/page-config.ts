@@ -3,7 +3,7 @@
 // key (an LLM_BASE_URL may carry credentials or name an internal host).
 import type { FastifyPluginAsync } from 'fastify'
 import type { LlmConfig } from './config.js'
-import { DEMO_MODEL } from './config.js'
+import { DEMO_MODEL } from '../routes/demo-model/index.js'
 
 const pageConfig: FastifyPluginAsync<{ llm: LlmConfig }> = async (app, { llm }) => {
   const demo = llm.baseURL === undefined

@@ -11,12 +11,17 @@
 // connection of its own. With the panes shared by all tabs (shared-stream.js), an HTTP/1.1 browser
 // has four connections left for generations; an eighth tab's Generate waits in the browser's queue
 // until an earlier answer ends (seconds), then streams. HTTP/2 lifts the limit (docs/deployment.md).
+// The server also caps answers at once per client (EVENTS_MAX_PER_CLIENT, 429 before any model is
+// asked): the page waits the `retry-after` it is given and tries again, saying so.
 import { describeErrorEvent } from './live.js'
 import { readEvents } from './sse-fetch.js'
 
 const $ = (id) => document.getElementById(id)
 // Reconnections to resume one answer before giving up on it.
 const MAX_RESUMES = 3
+// Refusals by this server's own limits (no model was asked), waited out rather than shown.
+const WAIT_CODES = new Set(['SSE_ERR_TOO_MANY_GENERATIONS', 'SSE_ERR_RATE_LIMITED'])
+const MAX_WAITS = 20
 // How long to wait before resuming (the server's `retry:`, which it sets to 1 s for /events).
 const RESUME_DELAY_MS = 1000
 
@@ -109,7 +114,7 @@ export function setupGenerate () {
     showModel(stats.model, configured)
     showError('')
 
-    const current = { ctrl: new AbortController(), startedAt: performance.now(), firstAt: undefined, lastAt: 0, count: 0, frame: 0, stick: true, seq: -Infinity, drops: 0, generation: undefined, lastId: '', textNode }
+    const current = { ctrl: new AbortController(), startedAt: performance.now(), firstAt: undefined, lastAt: 0, count: 0, frame: 0, stick: true, seq: -Infinity, drops: 0, waits: 0, generation: undefined, lastId: '', textNode }
     run = current
     renderStats()
     setState('waiting', 'Waiting for the first token…')
@@ -145,10 +150,21 @@ export function setupGenerate () {
         }
         if (!res.ok || !type.startsWith('text/event-stream')) {
           // Read before end(): it aborts the request, body included.
-          const why = await describeRefusal(res)
+          const refusal = await readRefusal(res)
           if (!live()) return
+          // This server's own limits refuse before any model is asked, so trying again later
+          // cannot run the prompt twice: wait as told (other tabs' answers free the slots).
+          if (WAIT_CODES.has(refusal.code) && current.waits < MAX_WAITS) {
+            current.waits++
+            const waitS = Math.min(refusal.waitS ?? 5, 60)
+            setState('waiting', `Waiting for a free slot (${refusal.message}); trying again in ${waitS} s…`)
+            await new Promise((resolve) => setTimeout(resolve, waitS * 1000))
+            if (!live()) return
+            setState('waiting', 'Waiting for the first token…')
+            continue
+          }
           end('failed', 'Failed.')
-          showError(why)
+          showError(refusal.text)
           return
         }
         if (current.drops > 0) setState('streaming', `Reconnected — resumed at token ${current.seq}`)
@@ -254,18 +270,19 @@ function stopGeneration (generation) {
 }
 
 /** Why the server refused the generation, from the response itself. */
-async function describeRefusal (res) {
-  let detail = ''
-  if ((res.headers.get('content-type') ?? '').includes('json')) {
-    const body = await res.json().catch(() => null)
-    if (body && typeof body.message === 'string') detail = body.code ? `${body.message} (${body.code})` : body.message
-  } else {
-    res.body?.cancel().catch(() => {})
-  }
+async function readRefusal (res) {
+  let body = null
+  if ((res.headers.get('content-type') ?? '').includes('json')) body = await res.json().catch(() => null)
+  else res.body?.cancel().catch(() => {})
+  const message = body && typeof body.message === 'string' ? body.message : ''
+  const code = body && typeof body.code === 'string' ? body.code : undefined
+  let detail = message === '' ? '' : code ? `${message} (${code})` : message
   if (detail === '') detail = res.status === 404 ? 'This route is not available on the server.' : (res.statusText || 'no details')
+  // retry-after in seconds (the HTTP-date form is not used by this server).
   const wait = Number(res.headers.get('retry-after'))
-  const after = Number.isFinite(wait) && wait > 0 ? ` The server asks to wait ${wait} s.` : ''
-  return `The server refused the request (HTTP ${res.status}): ${detail}${after}`
+  const waitS = Number.isFinite(wait) && wait > 0 ? wait : undefined
+  const after = waitS ? ` The server asks to wait ${waitS} s.` : ''
+  return { code, message, waitS, text: `The server refused the request (HTTP ${res.status}): ${detail}${after}` }
 }
 
 function parseJson (text) {
