@@ -76,8 +76,6 @@ for (const resume of ['on', 'off']) {
 
     t.match(await p.textContent('#gen-status'), /^Stopped after \d+ tokens?\.$/, 'the page says it stopped')
     t.equal(await answerState(p), 'stopped', 'the answer is marked stopped')
-    const [request] = fromPage(served)
-    t.equal(await request.closedEarly, true, 'the page closed its /events request')
 
     const upstream = served.requests.find((r) => r.url.startsWith('/v1/chat/completions'))
     t.ok(upstream, '/events asked the demo model over HTTP')
@@ -87,6 +85,9 @@ for (const resume of ['on', 'off']) {
       t.ok(stop, 'the page asked the server to stop its generation')
       await stop!.closedEarly
       t.equal(stop!.res.statusCode, 204, 'and the server stopped it')
+    } else {
+      // (With resuming the stop may end the response first: either way is right.)
+      t.equal(await fromPage(served)[0].closedEarly, true, 'the page closed its /events request before it ended')
     }
   })
 }
