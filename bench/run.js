@@ -10,7 +10,9 @@ import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { cases, EXTRA_VARIANTS, LABEL, VARIANTS } from './lib/cases.js'
+import { CEILINGS, cases, columns, EXTRA_VARIANTS, LABEL, TARGETS, VARIANTS } from './lib/cases.js'
+import { caseChart } from './lib/chart.js'
+import { summary } from './lib/stats.js'
 import { ctl } from './lib/ctl.js'
 import { table } from './lib/report.js'
 import { fdLimit, hasStrace, placement, startNode } from './lib/spawn.js'
@@ -25,6 +27,8 @@ const { values: args } = parseArgs({
     scenarios: { type: 'string' },
     variants: { type: 'string' },
     out: { type: 'string' },
+    // Where the SVG charts go (one per case); a full run writes them to bench/results/charts/.
+    charts: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     'cpu-prof-client': { type: 'boolean', default: false },
     'heap-snapshot': { type: 'boolean', default: false },
@@ -51,9 +55,11 @@ const known = [...VARIANTS, ...EXTRA_VARIANTS]
 for (const v of variants) if (!known.includes(v)) throw new Error(`unknown variant ${v}; known: ${known.join(', ')}`)
 const wanted = args.scenarios?.split(',').map((s) => s.toLowerCase())
 const withRedis = args.redis || wanted?.includes('redis') === true || (wanted === undefined && !quick)
+// The LLM relay (scenarios/relay.js): part of every full run, or alone with --scenarios relay.
+const withRelay = wanted?.includes('relay') === true || (wanted === undefined && !quick)
 const selected = cases(quick).filter((c) => wanted === undefined ||
   wanted.some((w) => c.id.toLowerCase() === w || c.id.toLowerCase().startsWith(w + '-')))
-if (selected.length === 0 && !withRedis) throw new Error(`no scenario matches ${args.scenarios}`)
+if (selected.length === 0 && !withRedis && !withRelay) throw new Error(`no scenario matches ${args.scenarios}`)
 const timeoutMs = quick ? 15_000 : 120_000
 const hubBuilt = existsSync(join(root, 'dist/lib/hub/hub.js')) && existsSync(join(root, 'dist/lib/hub/source.js'))
 const profileDir = join(here, 'profiles')
@@ -179,9 +185,15 @@ async function runOne (variant, c, rep) {
   }
 }
 
+// Progress: one line per finished run, `[done/total] elapsed, about N min left`.
+let done = 0
+let total = 0
 function report (caseId, variant, rep, r, t) {
   results.get(caseId).push({ variant, rep, ...r })
-  console.error(`  ${caseId} ${LABEL[variant]} run ${rep + 1}: ${r.ok ? 'ok' : 'FAILED ' + r.errors[0]?.slice(0, 200)} (${((performance.now() - t) / 1000).toFixed(1)} s)`)
+  done++
+  const elapsed = (performance.now() - started) / 1000
+  const left = done < total ? `, about ${Math.ceil(elapsed / done * (total - done) / 60)} min left` : ''
+  console.error(`[${done}/${total}] ${caseId} ${LABEL[variant]} run ${rep + 1}: ${r.ok ? 'ok' : 'FAILED ' + r.errors[0]?.slice(0, 200)} (${((performance.now() - t) / 1000).toFixed(1)} s; ${Math.round(elapsed)} s in${left})`)
 }
 
 const plan = selected.map((c) => ({
@@ -194,6 +206,7 @@ console.error(`bench: ${quick ? 'quick' : 'full'}, ${runs} run(s), ${selected.ma
 
 const results = new Map(plan.map((p) => [p.case.id, []]))
 const started = performance.now()
+total = plan.reduce((n, p) => n + p.variants.length, 0) * runs
 env.load.push(os.loadavg()[0])
 const loadTimer = setInterval(() => env.load.push(os.loadavg()[0]), 30_000)
 for (let rep = 0; rep < runs; rep++) {
@@ -244,17 +257,67 @@ if (withRedis) {
   const { run } = await import('./scenarios/redis-fanout.js')
   const subscribers = quick ? 200 : 5000
   const events = quick ? 20 : 100
-  redisResults = await run({ subscribers, events })
+  redisResults = {}
   const row = (name, r) => r?.skipped !== undefined
     ? `| ${name} | skipped: ${r.skipped} | | | | |`
     : `| ${name} | ${r.allMs.toFixed(0)} | ${r.deliveriesPerS.toLocaleString('en')} | ${r.firstEventMs.p50.toFixed(1)} / ${r.firstEventMs.p99.toFixed(1)} | ${r.redisCommandsPerEvent ?? '–'} | ${r.ok ? '✓' : `✗ ${r.failures} clients`} |`
-  console.log([
-    `### Fan-out through Redis: ${subscribers} clients, ${events} events back to back`, '',
-    '| hub | ms until every client has all | deliveries/s | first event p50 / p99 ms | Redis commands/event | correct |',
-    '|---|---:|---:|---:|---:|---:|',
-    row('in-memory, 1 instance', redisResults.memory),
-    row('Redis Streams, 2 instances', redisResults.redis), ''
-  ].join('\n'))
+  for (const pattern of ['b2b', 'interleaved']) {
+    const t = performance.now()
+    const r = redisResults[pattern] = await run({ subscribers, events, pattern })
+    console.error(`redis fan-out ${pattern}: ${r.memory.ok && r.redis.ok !== false ? 'ok' : 'FAILED'} (${((performance.now() - t) / 1000).toFixed(1)} s)`)
+    console.log([
+      `### Fan-out through Redis: ${subscribers} clients, ${events} events ${pattern === 'b2b' ? 'back to back' : 'one per event-loop turn'}`, '',
+      '| hub | ms until every client has all | deliveries/s | first event p50 / p99 ms | Redis commands/event | correct |',
+      '|---|---:|---:|---:|---:|---:|',
+      row('in-memory, 1 instance', r.memory),
+      row('Redis Streams, 2 instances', r.redis), ''
+    ].join('\n'))
+  }
+}
+
+let relayResults
+if (withRelay) {
+  const { run, relayTable } = await import('./scenarios/relay.js')
+  relayResults = await run({
+    generations: quick ? 50 : 1000,
+    tokens: quick ? 20 : 200,
+    onProgress: (mode, r, ms) => console.error(`relay ${mode}: ${r.ok ? 'ok' : r.skipped ?? 'FAILED ' + r.firstError} (${(ms / 1000).toFixed(1)} s)`)
+  })
+  console.log(relayTable(relayResults) + '\n')
+}
+
+/** One screen: per case, our headline figure against raw's, the best peer's, the ceiling and the target. */
+function onScreen () {
+  const lines = ['', 'Summary (medians; × raw):', '']
+  for (const p of plan) {
+    const rs = results.get(p.case.id)
+    const [key, heading] = columns(p.case).find((col) => col[3]) ?? columns(p.case)[0]
+    const med = (v) => summary(rs.filter((r) => r.variant === v && r.ok).map((r) => r.metrics?.[key])).median
+    const raw = med('raw')
+    const ours = med('ours')
+    const lower = /ms|KB|MB/.test(heading)
+    const peers = p.variants.filter((v) => !['raw', 'ours', 'fastify-raw'].includes(v)).map((v) => [v, med(v)]).filter(([, m]) => Number.isFinite(m))
+    const best = peers.sort((a, b) => lower ? a[1] - b[1] : b[1] - a[1])[0]
+    const x = (m) => Number.isFinite(m) && Number.isFinite(raw) ? (m / raw).toFixed(2) + '×' : '–'
+    const target = TARGETS[p.case.id]
+    const verdict = target === undefined || target[0] !== key || !Number.isFinite(ours / raw)
+      ? ''
+      : `  target ${target[2] === 'max' ? '≤' : '≥'} ${target[1]}× ${(target[2] === 'max' ? ours / raw <= target[1] : ours / raw >= target[1]) ? 'met' : 'MISSED'}`
+    const ceiling = CEILINGS[p.case.id] === undefined ? '' : `  ceiling ${CEILINGS[p.case.id].ratio}×`
+    lines.push(`${p.case.id.padEnd(22)} ${heading.padEnd(18)} ours ${x(ours).padStart(7)}  best peer ${best === undefined ? '–' : `${x(best[1])} (${LABEL[best[0]]})`}${ceiling}${verdict}`)
+  }
+  if (redisResults !== undefined) {
+    for (const [pattern, r] of Object.entries(redisResults)) {
+      lines.push(`redis fan-out ${pattern.padEnd(12)} all delivered ms: in memory ${r.memory.allMs?.toFixed(0)}, Redis 2 instances ${r.redis.allMs?.toFixed(0) ?? r.redis.skipped}`)
+    }
+  }
+  if (relayResults !== undefined) {
+    for (const mode of ['raw', 'off', 'memory', 'redis']) {
+      const x = relayResults[mode]
+      if (x?.ttftAddedMs !== undefined) lines.push(`relay ${mode.padEnd(7)} first token added p50/p99 ${x.ttftAddedMs.p50.toFixed(1)}/${x.ttftAddedMs.p99.toFixed(1)} ms, ${x.cpuUsPerToken.toFixed(2)} µs CPU/token, ${x.heapKBPerOpenGeneration.toFixed(1)} KB/open generation`)
+    }
+  }
+  return lines.join('\n')
 }
 
 const md = [
@@ -264,15 +327,26 @@ const md = [
   ...plan.map((p) => table(p.case, results.get(p.case.id), p.variants) + '\n')
 ].join('\n')
 console.log(md)
+console.error(onScreen())
 
 const out = args.out ?? (quick ? undefined : join(here, 'results', 'latest.json'))
 if (out !== undefined) {
   mkdirSync(dirname(out), { recursive: true })
-  writeFileSync(out, JSON.stringify({ env, quick, runs, cases: plan.map((p) => ({ ...p.case, results: results.get(p.case.id) })), redis: redisResults }, null, 2) + '\n')
+  writeFileSync(out, JSON.stringify({ env, quick, runs, cases: plan.map((p) => ({ ...p.case, results: results.get(p.case.id) })), redis: redisResults, relay: relayResults }, null, 2) + '\n')
   console.error(`results written to ${out}`)
+}
+
+const chartDir = args.charts ?? (quick ? undefined : join(here, 'results', 'charts'))
+if (chartDir !== undefined) {
+  mkdirSync(chartDir, { recursive: true })
+  for (const p of plan) {
+    writeFileSync(join(chartDir, `${p.case.id}.svg`), caseChart(p.case, results.get(p.case.id), p.variants, { columns, LABEL, ceilings: CEILINGS }))
+  }
+  console.error(`charts written to ${chartDir}`)
 }
 
 // Only our own correctness fails the run: a peer's wrong answer is a finding for the tables.
 const ourFailures = [...results.values()].flat().filter((r) => (r.variant === 'ours' || r.variant === 'raw') && !r.ok)
-const redisFailed = redisResults !== undefined && (!redisResults.memory.ok || redisResults.redis.ok === false)
-process.exitCode = ourFailures.length > 0 || redisFailed ? 1 : 0
+const redisFailed = redisResults !== undefined && Object.values(redisResults).some((r) => !r.memory.ok || r.redis.ok === false)
+const relayFailed = relayResults !== undefined && ['raw', 'off', 'memory', 'redis'].some((m) => relayResults[m]?.ok === false)
+process.exitCode = ourFailures.length > 0 || redisFailed || relayFailed ? 1 : 0

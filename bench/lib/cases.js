@@ -89,3 +89,27 @@ export function columns (c) {
     ['publishMs', 'publish ms', 0, false]
   ]
 }
+
+/**
+ * Ceilings as a ratio of raw's figure: the fastest way we measured to do the same work on a raw
+ * node:http server (docs/benchmarks.md, "Ceilings"), marked on the charts. S1: frames joined per
+ * tick into one write; S2: broadcasts joined for 1 ms, one write per subscriber per batch; S3: raw
+ * itself (nothing per connection but the response).
+ */
+export const CEILINGS = {
+  'S1-tokens': { ratio: 4.09, label: 'frames joined per tick' },
+  'S1-json': { ratio: 1.12, label: 'frames joined per tick' },
+  'S2-5000-b2b': { ratio: 0.06, label: 'joined for 1 ms, 1 write/subscriber/batch' },
+  'S2-5000-interleaved': { ratio: 0.06, label: 'joined for 1 ms, 1 write/subscriber/batch' },
+  'S3-idle': { ratio: 1, label: 'raw: the response alone' }
+}
+
+/** The targets of issues 5 and 15 as [metric, ratio to raw, 'max' | 'min'], for the summary. */
+export const TARGETS = {
+  'S1-tokens': ['eventsPerSec', 4, 'min'],
+  'S1-json': ['eventsPerSec', 1.2, 'min'],
+  'S2-5000-b2b': ['totalMs', 0.5, 'max'],
+  'S2-5000-interleaved': ['totalMs', 0.1, 'max'],
+  'S2-5000-paced': ['totalMs', 1, 'max'],
+  'S3-idle': ['heapKBPerConn', 1.1, 'max']
+}

@@ -5,7 +5,7 @@
 // event, deliveries per second, the first event's p50/p99 latency and the Redis commands per
 // published event (INFO commandstats).
 //
-//   node bench/scenarios/redis-fanout.js [--subscribers 2000] [--events 200] [--size 64]
+//   node bench/scenarios/redis-fanout.js [--subscribers 2000] [--events 200] [--size 64] [--interleaved]
 //
 // Needs a built dist/ (npm run build) and redis-server (Debian's package); without it the Redis
 // case is reported as skipped. Also exported as `run(opts)` for bench/run.js.
@@ -40,11 +40,17 @@ async function serve (backplane) {
   app.get('/fan', (request, reply) => reply.sse(hubSource(hub, { topics: 'fan', overflow: 'disconnect' })))
   app.get('/subscribers', async () => ({ n: hub.stats().subscribers }))
   app.post('/publish', async (request) => {
-    const { n, size } = request.query
+    const { n, size, pattern } = request.query
     const pad = 'x'.repeat(Number(size))
     const ids = []
-    // Back to back: sent together, so Redis runs them in this order.
-    await Promise.all(Array.from({ length: Number(n) }, (_, i) => hub.publish('fan', { data: `${i} ${pad}` }).then((id) => { ids[i] = id })))
+    const sent = []
+    for (let i = 0; i < Number(n); i++) {
+      // Sent in order on one connection, so Redis runs them in this order; back to back in one
+      // tick, or one per turn of the event loop, as events from an upstream arrive.
+      sent.push(hub.publish('fan', { data: `${i} ${pad}` }).then((id) => { ids[i] = id }))
+      if (pattern === 'interleaved') await new Promise((resolve) => setImmediate(resolve))
+    }
+    await Promise.all(sent)
     return { first: ids[0], last: ids[ids.length - 1] }
   })
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -52,7 +58,7 @@ async function serve (backplane) {
 }
 
 // ── the client side ──
-async function freePort () {
+export async function freePort () {
   const server = net.createServer().listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address()
@@ -69,7 +75,7 @@ async function request (port, method, path) {
   return JSON.parse(body)
 }
 
-async function startRedis () {
+export async function startRedis () {
   const port = await freePort()
   const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   for (let i = 0; i < 200; i++) {
@@ -98,7 +104,7 @@ async function redisCommands (port) {
   return calls
 }
 
-async function fanOut ({ backplane, instances, subscribers, events, size, timeoutMs }) {
+async function fanOut ({ backplane, instances, subscribers, events, size, pattern, timeoutMs }) {
   const servers = []
   for (let i = 0; i < instances; i++) {
     const s = startNode([self, '--serve', backplane], placement?.server)
@@ -123,7 +129,7 @@ async function fanOut ({ backplane, instances, subscribers, events, size, timeou
     const redisPort = backplane === 'memory' ? undefined : Number(new URL(backplane).port)
     const commandsBefore = redisPort === undefined ? 0 : await redisCommands(redisPort)
     const startedAt = nowUs()
-    const { first, last } = await request(servers[0].port, 'POST', `/publish?n=${events}&size=${size}`)
+    const { first, last } = await request(servers[0].port, 'POST', `/publish?n=${events}&size=${size}&pattern=${pattern}`)
     const commands = redisPort === undefined ? undefined : (await redisCommands(redisPort)) - commandsBefore - 1
     // Wait until every client has the last event (its id closes the last recorded chunks).
     const deadline = Date.now() + timeoutMs
@@ -157,30 +163,31 @@ async function fanOut ({ backplane, instances, subscribers, events, size, timeou
   }
 }
 
-export async function run ({ subscribers = 2000, events = 200, size = 64, timeoutMs = 60_000 } = {}) {
-  const results = { subscribers, events, size }
-  results.memory = await fanOut({ backplane: 'memory', instances: 1, subscribers, events, size, timeoutMs })
+export async function run ({ subscribers = 2000, events = 200, size = 64, pattern = 'b2b', timeoutMs = 60_000 } = {}) {
+  const results = { subscribers, events, size, pattern }
+  results.memory = await fanOut({ backplane: 'memory', instances: 1, subscribers, events, size, pattern, timeoutMs })
   if (!existsSync(REDIS_SERVER)) {
     results.redis = { skipped: `redis-server not found at ${REDIS_SERVER}` }
     return results
   }
   const redis = await startRedis()
   try {
-    results.redis = await fanOut({ backplane: redis.url, instances: 2, subscribers, events, size, timeoutMs })
+    results.redis = await fanOut({ backplane: redis.url, instances: 2, subscribers, events, size, pattern, timeoutMs })
   } finally {
     redis.child.kill('SIGKILL')
   }
   return results
 }
 
-if (process.argv[2] === '--serve') {
+if (process.argv[1] === self && process.argv[2] === '--serve') {
   await serve(process.argv[3])
 } else if (process.argv[1] === self) {
   const arg = (name, fallback) => {
     const i = process.argv.indexOf(`--${name}`)
     return i === -1 ? fallback : Number(process.argv[i + 1])
   }
-  const results = await run({ subscribers: arg('subscribers', 2000), events: arg('events', 200), size: arg('size', 64) })
+  const pattern = process.argv.includes('--interleaved') ? 'interleaved' : 'b2b'
+  const results = await run({ subscribers: arg('subscribers', 2000), events: arg('events', 200), size: arg('size', 64), pattern })
   console.log(JSON.stringify(results, null, 2))
   process.exit(results.memory.ok && (results.redis.ok ?? true) ? 0 : 1)
 }
