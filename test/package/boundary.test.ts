@@ -127,3 +127,13 @@ t.test("importing '.' loads no Redis, no OpenAI, no prom-client, and nothing of 
   const packages = [...new Set(loaded.filter((f) => f.startsWith('node_modules/')).map((f) => packageName(f.slice('node_modules/'.length))))]
   t.same(packages.filter((p) => !(p in pkg.dependencies)), [], 'every package loaded is a runtime dependency')
 })
+
+t.test("'.' exports the plugin, the encoder and the library's errors, and no internals or service errors", async (t) => {
+  const entry = join(root, 'dist/lib/index.js')
+  const mod = await import(pathToFileURL(entry).href) as Record<string, unknown> & { errors: Record<string, unknown> }
+  t.same(Object.keys(mod).sort(), ['SseFrame', 'default', 'encode', 'encodeComment', 'encodeData', 'encodeFrame', 'errors', 'fastifySseStream'])
+  for (const internal of ['resolveOptions', 'GenerationStore', 'parseEventId', 'createHub', 'createRedisHub']) t.notOk(internal in mod, internal)
+  const codes = Object.keys(mod.errors)
+  t.ok(codes.includes('SSE_ERR_INVALID_FIELD') && codes.includes('SSE_ERR_MISSING_PEER'))
+  for (const other of ['SSE_ERR_UNKNOWN_SYMBOL', 'SSE_ERR_INVALID_CONFIG', 'SSE_ERR_UPSTREAM_FAILED']) t.notOk(codes.includes(other), other)
+})
