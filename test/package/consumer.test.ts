@@ -129,6 +129,12 @@ t.test('the plugin streams over a real socket, with the hub, read by the package
   })
 })
 
+t.test('the installed bin runs the CLI from the package', async (t) => {
+  const r = await run(join(project, 'node_modules/.bin/fastify-sse-stream'), ['--version'], project)
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, pkg.version)
+})
+
 t.test("'./redis' without ioredis fails with SSE_ERR_MISSING_PEER naming the package to install", async (t) => {
   const { run: r, result } = await script(project, 'no-redis.mjs', `
     try {
