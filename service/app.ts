@@ -26,6 +26,7 @@ import ticker from '../routes/ticker/index.js'
 import logs from '../routes/logs/index.js'
 import metrics from './metrics.js'
 import pageConfig from './page-config.js'
+import { registerCors } from './cors.js'
 
 const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string, description: string }
 
@@ -90,6 +91,9 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
     const { statusCode, code, message } = publicError(err)
     return reply.code(statusCode).send({ statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message })
   })
+
+  // Before the routes, so their preflights and headers are answered too.
+  if (config.cors !== undefined) await registerCors(app, config.cors)
 
   // Before the routes: it collects them in an onRoute hook.
   await app.register(swagger, {

@@ -2,6 +2,7 @@
 // listens: a bad value stops `npm start` with SSE_ERR_INVALID_CONFIG naming the variable, instead
 // of surfacing later as a confusing runtime failure.
 import { SSE_ERR_INVALID_CONFIG } from './errors.js'
+import { corsFromEnv, type CorsConfig } from './cors.js'
 
 export interface LlmConfig {
   /**
@@ -102,6 +103,8 @@ export interface AppConfig {
    * @default false (the peer address is the client)
    */
   trustProxy: false | number | string[]
+  /** `CORS_ORIGINS` and `CORS_CREDENTIALS` (service/cors.ts). @default undefined (no CORS) */
+  cors?: CorsConfig
 }
 
 type Env = Record<string, string | undefined>
@@ -206,7 +209,8 @@ export function loadConfig (env: Env = process.env): AppConfig {
       : false,
     redisUrl: redisUrl(env, 'REDIS_URL'),
     redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 10, 600_000),
-    maxStreams: integer(env, 'MAX_STREAMS', 10_000, 0, 10_000_000)
+    maxStreams: integer(env, 'MAX_STREAMS', 10_000, 0, 10_000_000),
+    cors: corsFromEnv(env)
   }
 }
 

@@ -5,12 +5,19 @@ import closeWithGrace from 'close-with-grace'
 import { buildApp, selfBaseURL } from './app.js'
 import { loadConfig, type AppConfig } from './config.js'
 
+/** `SSE_ERR_INVALID_CONFIG: LOG_LEVEL …`: the code first, so it can be searched for in the docs. */
+function describeStartError (err: unknown): string {
+  const { code, message } = err as { code?: unknown, message?: unknown }
+  const text = String(message ?? err)
+  return typeof code === 'string' && code.startsWith('SSE_ERR_') && !text.startsWith(code) ? `${code}: ${text}` : text
+}
+
 let config: AppConfig
 try {
   config = loadConfig()
 } catch (err) {
-  // Before the logger exists; one plain line says what to fix.
-  console.error((err as Error).message)
+  // Before the logger exists; one plain line says what to fix, with the code the docs list.
+  console.error(describeStartError(err))
   process.exit(1)
 }
 
@@ -19,7 +26,7 @@ try {
   app = await buildApp(config)
 } catch (err) {
   // Redis unreachable (SSE_ERR_HUB_UNAVAILABLE naming REDIS_URL), say: one plain line, no stack.
-  console.error((err as Error).message)
+  console.error(describeStartError(err))
   process.exit(1)
 }
 

@@ -91,5 +91,5 @@ t.test('a bad environment variable stops the start with a message naming it', as
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
   const [code] = await once(child, 'exit')
   t.equal(code, 1)
-  t.match(stderr, /PORT.*"eighty"/)
+  t.match(stderr, /^SSE_ERR_INVALID_CONFIG: .*PORT.*"eighty"/, 'the code comes first, as the docs list it')
 })
