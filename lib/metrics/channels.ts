@@ -53,8 +53,15 @@ export interface StreamMeter {
   readonly route: string
   /** Events and comments written (a pre-encoded frame counts the frames it holds). */
   events: number
-  /** Bytes of event text written (UTF-8). */
+  /**
+   * Bytes written. HTTP/1.1: read from the connection when scraped (`socket.bytesWritten` since the
+   * stream started: headers, chunk framing and heartbeats included), so writes cost nothing extra.
+   * HTTP/2 shares one socket between streams: the stream adds the UTF-8 bytes of each write here.
+   */
   bytes: number
+  /** HTTP/1.1: the connection, and its `bytesWritten` when the stream started. */
+  readonly socket: { readonly bytesWritten: number } | undefined
+  readonly socketBase: number
   /** Writes the socket did not take at once, so the source was paused until `drain`. */
   waits: number
   /** Milliseconds spent paused for backpressure. */
@@ -66,7 +73,17 @@ export interface StreamMeter {
 /** A meter for a new stream, or undefined when nobody listens (the stream then measures nothing). */
 export function meterStream (request: FastifyRequest): StreamMeter | undefined {
   if (!channels.streamStart.hasSubscribers) return undefined
-  const meter: StreamMeter = { route: request.routeOptions.url ?? '(unmatched)', events: 0, bytes: 0, waits: 0, blockedMs: 0, blockedAt: 0 }
+  const socket = request.raw.httpVersionMajor === 1 ? request.raw.socket ?? undefined : undefined
+  const meter: StreamMeter = {
+    route: request.routeOptions.url ?? '(unmatched)',
+    events: 0,
+    bytes: 0,
+    waits: 0,
+    blockedMs: 0,
+    blockedAt: 0,
+    socket,
+    socketBase: socket?.bytesWritten ?? 0
+  }
   channels.streamStart.publish(meter)
   return meter
 }
@@ -111,13 +128,18 @@ export function framesIn (text: string): number {
 let lastWrite = ''
 let lastBytes = 0
 
-/** UTF-8 bytes of a write's text. */
+/** UTF-8 bytes of a write's text (HTTP/2 only: see `StreamMeter.bytes`). */
 export function bytesIn (text: string): number {
   if (text !== lastWrite) {
     lastWrite = text
     lastBytes = Buffer.byteLength(text)
   }
   return lastBytes
+}
+
+/** The bytes a stream has written so far. */
+export function bytesOf (meter: StreamMeter): number {
+  return meter.socket === undefined ? meter.bytes : meter.socket.bytesWritten - meter.socketBase
 }
 
 /** Connections whose stream ended because their hub subscriber overflowed (not a client leaving). */

@@ -7,7 +7,7 @@
 // from a fixed set. Never a topic, a user, a model name or anything else a client chooses.
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { loadPeer } from '../peer.js'
-import { channels, type HubMeter, type LlmMeter, type StreamEndReason, type StreamMeter } from './channels.js'
+import { bytesOf, channels, type HubMeter, type LlmMeter, type StreamEndReason, type StreamMeter } from './channels.js'
 
 export interface SseMetricsOptions {
   /**
@@ -76,7 +76,7 @@ export async function sseMetrics (options: SseMetricsOptions = {}): Promise<SseM
   const started = counter('streams_started_total', 'Event streams started, by route.', ['route'])
   const ended = counter('streams_ended_total', 'Event streams ended, by route and reason: done (the source ended), client (it went away), error, shutdown, overflow (a slow hub subscriber was disconnected).', ['route', 'reason'])
   const events = counter('events_written_total', 'Events and comments written to streams, by route.', ['route'], sync)
-  const bytes = counter('bytes_written_total', 'Bytes of event text written to streams (UTF-8, before chunked framing), by route.', ['route'], sync)
+  const bytes = counter('bytes_written_total', 'Bytes written to event streams, by route (HTTP/1.1: the connection\'s bytes, headers and chunk framing included; HTTP/2: the UTF-8 event text).', ['route'], sync)
   const waits = counter('backpressure_waits_total', 'Writes a socket did not take at once, pausing the stream\'s source until it drained, by route.', ['route'], sync)
   const blockedSeconds = counter('backpressure_seconds_total', 'Time streams spent paused on backpressure, by route.', ['route'], sync)
 
@@ -84,11 +84,12 @@ export async function sseMetrics (options: SseMetricsOptions = {}): Promise<SseM
   function take (meter: StreamMeter, reported: Reported, sum: Reported): void {
     const blockedMs = meter.blockedMs + (meter.blockedAt === 0 ? 0 : performance.now() - meter.blockedAt)
     sum.events += meter.events - reported.events
-    sum.bytes += meter.bytes - reported.bytes
+    const written = bytesOf(meter)
+    sum.bytes += written - reported.bytes
     sum.waits += meter.waits - reported.waits
     sum.blockedMs += Math.max(0, blockedMs - reported.blockedMs)
     reported.events = meter.events
-    reported.bytes = meter.bytes
+    reported.bytes = written
     reported.waits = meter.waits
     reported.blockedMs = Math.max(blockedMs, reported.blockedMs)
   }

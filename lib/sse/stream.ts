@@ -336,7 +336,7 @@ export class SseStream implements SsePushTarget {
     if (!this.#started) this.#start()
     this.#lastWrite = performance.now()
     const meter = this.#meter
-    if (meter !== undefined) meter.bytes += bytesIn(text)
+    if (meter !== undefined && meter.socket === undefined) meter.bytes += bytesIn(text)
     if (!this.#res.write(text)) {
       this.#blocked = true
       if (meter !== undefined) blocked(meter)

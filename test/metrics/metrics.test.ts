@@ -1,6 +1,8 @@
 // fastify-sse-stream/metrics on real sockets: counters and gauges move the way an operator reads them.
 import t, { type Test } from 'tap'
 import http, { type IncomingMessage } from 'node:http'
+import http2 from 'node:http2'
+import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
 import { Registry } from 'prom-client'
 import sse from '../../lib/index.js'
@@ -46,8 +48,9 @@ t.test('a stream the client drops is counted open while it runs, then ended with
   t.equal(await sample(registry, 'fastify_sse_stream_streams_open', route), 0)
   t.equal(await sample(registry, 'fastify_sse_stream_streams_ended_total', { ...route, reason: 'client' }), 1)
   t.equal(await sample(registry, 'fastify_sse_stream_streams_ended_total', { ...route, reason: 'done' }), 0)
-  t.equal(await sample(registry, 'fastify_sse_stream_bytes_written_total', route),
-    Buffer.byteLength('event: hello\ndata: ünïcode\n\ndata: second\n\n'), 'UTF-8 bytes of the event text')
+  const written = await sample(registry, 'fastify_sse_stream_bytes_written_total', route)
+  const text = Buffer.byteLength('event: hello\ndata: ünïcode\n\ndata: second\n\n')
+  t.ok(written > text && written < text + 1024, `${written} bytes: the UTF-8 event text, the headers and chunk framing`)
 })
 
 t.test('streams that end by themselves, fail, or are ended by app.close() are counted by reason', async (t) => {
@@ -64,13 +67,20 @@ t.test('streams that end by themselves, fail, or are ended by app.close() are co
     await new Promise((resolve) => signal.addEventListener('abort', resolve))
   }))
   const url = await listen(app)
-  await (await fetch(url + '/done')).text()
+  // Read with node:http, to compare what the client's socket received with what was counted.
+  const received = await new Promise<number>((resolve, reject) => {
+    http.get(url + '/done', { agent: false }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.socket.bytesRead))
+    }).on('error', reject)
+  })
   await (await fetch(url + '/fail')).text()
   const s = await openStream(url + '/forever')
   await s.waitForEvents(1)
   await app.close()
   t.equal(await sample(registry, 'fastify_sse_stream_streams_ended_total', { route: '/done', reason: 'done' }), 1)
   t.equal(await sample(registry, 'fastify_sse_stream_events_written_total', { route: '/done' }), 3)
+  t.equal(await sample(registry, 'fastify_sse_stream_bytes_written_total', { route: '/done' }), received, 'every byte the client received')
   t.equal(await sample(registry, 'fastify_sse_stream_streams_ended_total', { route: '/fail', reason: 'error' }), 1)
   t.equal(await sample(registry, 'fastify_sse_stream_streams_ended_total', { route: '/forever', reason: 'shutdown' }), 1)
   t.equal(await sample(registry, 'fastify_sse_stream_streams_open', { route: '/forever' }), 0)
@@ -154,4 +164,21 @@ t.test('the package\'s ./metrics subpath is the built module, with its types', a
   t.equal(pkg.peerDependenciesMeta['prom-client']?.optional, true, 'prom-client is an optional peer')
   const mod = await import('fastify-sse-stream/metrics' as string) as { sseMetrics: unknown }
   t.type(mod.sseMetrics, 'function')
+})
+
+t.test('over HTTP/2, where streams share a socket, the bytes counted are the UTF-8 event text of the stream', async (t) => {
+  const registry = await collector(t)
+  const server = Fastify({ http2: true })
+  await server.register(sse, { heartbeatMs: 0 })
+  server.get('/h2', (request, reply) => reply.sse([{ event: 'greeting', data: 'héllo' }, 'two']))
+  t.teardown(() => server.close())
+  await server.listen({ port: 0, host: '127.0.0.1' })
+  const client = http2.connect(`http://127.0.0.1:${(server.server.address() as AddressInfo).port}`)
+  t.teardown(() => client.close())
+  const req = client.request({ ':path': '/h2' })
+  req.setEncoding('utf8')
+  let body = ''
+  for await (const chunk of req) body += chunk
+  t.equal(await sample(registry, 'fastify_sse_stream_bytes_written_total', { route: '/h2' }), Buffer.byteLength(body))
+  t.equal(await sample(registry, 'fastify_sse_stream_streams_ended_total', { route: '/h2', reason: 'done' }), 1)
 })
