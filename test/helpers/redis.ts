@@ -9,7 +9,9 @@
 // Where the binary is missing the tests are skipped with a message saying how to get it; `.ci/run`
 // installs Debian's `redis-server`, so CI always runs them.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { once } from 'node:events'
 import type { Test } from 'tap'
 
@@ -29,8 +31,14 @@ export interface RedisServer {
   port: number
   /** Kills the server at once (SIGKILL): what a crash looks like to clients. Its data is gone. */
   kill: () => Promise<void>
-  /** Starts it again on the same port, empty. */
+  /** Starts it again on the same port: empty, or with its data when started with `aof`. */
   start: () => Promise<void>
+  /** Shuts it down cleanly (SIGTERM): with `aof`, everything written so far is on disk. */
+  stop: () => Promise<void>
+  /** SIGSTOP: the process hangs with its connections open, answering nothing. */
+  pause: () => void
+  /** SIGCONT: it goes on where it stopped. */
+  resume: () => void
   /** True while the process runs. */
   readonly running: boolean
 }
@@ -46,9 +54,12 @@ function randomPort (): number {
 }
 
 /** Starts redis-server on `port`; resolves once it reports ready, rejects when it exits first. */
-async function launch (port: number): Promise<ChildProcess> {
+async function launch (port: number, aofDir?: string): Promise<ChildProcess> {
+  const persistence = aofDir === undefined
+    ? ['--appendonly', 'no']
+    : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', aofDir]
   const child = spawn(REDIS_SERVER_PATH, [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence,
     '--protected-mode', 'yes', '--loglevel', 'notice', '--databases', '1'
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
@@ -74,26 +85,32 @@ async function launch (port: number): Promise<ChildProcess> {
   return child
 }
 
-/** Starts a redis-server on a free port; it is killed when `t` ends. */
-export async function startRedis (t: Test): Promise<RedisServer> {
+/**
+ * Starts a redis-server on a free port; it is killed when `t` ends. `aof`: with append-only-file
+ * persistence (fsync on every write) in a temporary directory, so a restart keeps the data.
+ */
+export async function startRedis (t: Test, opts: { aof?: boolean } = {}): Promise<RedisServer> {
   let port = 0
   let child: ChildProcess | undefined
+  const aofDir = opts.aof === true ? mkdtempSync(join(tmpdir(), 'redis-aof-')) : undefined
+  if (aofDir !== undefined) t.teardown(() => rmSync(aofDir, { recursive: true, force: true }))
   for (let attempt = 0; child === undefined; attempt++) {
     port = randomPort()
     try {
-      child = await launch(port)
+      child = await launch(port, aofDir)
     } catch (err) {
       if ((err as any).portTaken !== true || attempt >= 20) throw err
     }
   }
-  const kill = async (): Promise<void> => {
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
     const c = child
     child = undefined
     if (c === undefined || c.exitCode !== null) return
     const exited = once(c, 'exit')
-    c.kill('SIGKILL')
+    c.kill(signal)
     await exited
   }
+  const kill = async (): Promise<void> => { await end('SIGKILL') }
   t.teardown(kill)
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -101,8 +118,11 @@ export async function startRedis (t: Test): Promise<RedisServer> {
     kill,
     start: async () => {
       if (child !== undefined) throw new Error('redis-server is already running')
-      child = await launch(port)
+      child = await launch(port, aofDir)
     },
+    stop: async () => { await end('SIGTERM') },
+    pause: () => { child?.kill('SIGSTOP') },
+    resume: () => { child?.kill('SIGCONT') },
     get running () { return child !== undefined && child.exitCode === null }
   }
 }
