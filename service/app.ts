@@ -118,7 +118,6 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   // answers, reached over HTTP at this server's own address (known once it listens, hence a function).
   const demo = config.llm.baseURL === undefined
   const redisGenerations = config.resume === false || redis === undefined ? undefined : createRedisGenerations({ redis, ...config.resume })
-  if (redisGenerations !== undefined) app.addHook('onClose', () => redisGenerations.close())
   await app.register(events, {
     openai: { baseURL: config.llm.baseURL ?? (() => selfBaseURL(app)), apiKey: config.llm.apiKey, maxRetries: config.llm.maxRetries },
     model: config.llm.model ?? (demo ? DEMO_MODEL : undefined),
@@ -150,6 +149,10 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
     probe: redis === undefined ? undefined : async () => await probeRedis(redis, config.redisCommandTimeoutMs)
   })
   app.addHook('onClose', async () => {
+    // onClose hooks run last-added first: this one runs before any added above it, so whatever
+    // needs Redis to close cleanly is closed here, before the connection is. Generations write
+    // their end (interrupted) so that a client reconnecting to another instance is told.
+    await redisGenerations?.close()
     await hub.close()
     if (broadcast !== hub) await broadcast.close()
     // After the routes' own onClose hooks (the ticker releases its lock, generations end).
