@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { GenerationStore, parseEventId } from '../../lib/generations/store.js'
 import { controlled } from '../helpers/producer.js'
+import { eventually } from '../helpers/eventually.js'
 
 /** The store's timers are unref'd (they must not hold a server open); keep this test process alive meanwhile. */
 function keepAlive (t: Test): void {
@@ -162,7 +163,7 @@ t.test('finished generations expire after ttlMs; close stops running ones', asyn
   const it = g.follow(0, new AbortController().signal)
   await it.next()
   t.equal(store.size, 1)
-  for (let i = 0; i < 100 && store.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+  await eventually(() => store.size === 0, 'the finished generation expired')
   t.equal(store.size, 0, 'expired')
   const running = controlled()
   store.start('me', running.produce)

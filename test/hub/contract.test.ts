@@ -10,12 +10,13 @@ import { connectRedis } from '../../lib/redis/connect.js'
 import { listen, openStream } from '../helpers/http.js'
 import { redisMissing, startRedis } from '../helpers/redis.js'
 import { read } from '../helpers/frames.js'
+import { eventually, PATIENCE_MS } from '../helpers/eventually.js'
 
 type Make = (opts?: HubOptions) => Hub
 
 /** Waits (bounded) until `ok()`; fails the test if it never holds. */
 async function until (t: Test, ok: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !ok(); i++) await new Promise((resolve) => setTimeout(resolve, 2))
+  await eventually(ok, what, PATIENCE_MS, 2).catch(() => {})
   t.ok(ok(), what)
 }
 

@@ -12,12 +12,13 @@ import sse from '../../lib/index.js'
 import { createHub, type Hub, type HubOptions, type OverflowPolicy } from '../../lib/hub/hub.js'
 import { hubSource } from '../../lib/hub/source.js'
 import { listen, openStream } from '../helpers/http.js'
+import { eventually, PATIENCE_MS } from '../helpers/eventually.js'
 
 const seqOf = (id: string | undefined): number => Number(id?.split(':')[1])
 
 /** Waits (bounded) until `ok()`; fails the test if it never holds. */
 async function until (t: Test, ok: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000 && !ok(); i++) await new Promise((resolve) => setTimeout(resolve, 5))
+  await eventually(ok, what, PATIENCE_MS, 5).catch(() => {})
   t.ok(ok(), what)
 }
 

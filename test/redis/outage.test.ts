@@ -19,7 +19,7 @@ async function setup (t: Test, opts: { aof?: boolean, delayMs: number }): Promis
   t.teardown(() => fake.close())
   const service = await startService(t, {
     REDIS_URL: redis.url,
-    REDIS_COMMAND_TIMEOUT_MS: '300',
+    REDIS_COMMAND_TIMEOUT_MS: '1000',
     LLM_BASE_URL: fake.baseURL,
     LLM_MODEL: 'm',
     RATE_LIMIT_MAX: '0',

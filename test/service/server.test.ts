@@ -77,12 +77,12 @@ t.test('SIGTERM closes gracefully: an open stream ends and the process exits wit
   const { child, url } = await start(t, { DEMO_TOKEN_DELAY_MS: '500' })
   const stream = await openStream(`${url}events?prompt=Hello`)
   await stream.waitForEvents(1)
-  const sent = performance.now()
   child.kill('SIGTERM')
   const [code] = await once(child, 'exit')
   await stream.ended
+  // 0: closed gracefully. A stream that held the close would have been cut by close-with-grace's
+  // timeout, which exits with 1.
   t.equal(code, 0)
-  t.ok(performance.now() - sent < 5000, `exited ${Math.round(performance.now() - sent)} ms after SIGTERM`)
 })
 
 t.test('a bad environment variable stops the start with a message naming it', async (t) => {

@@ -5,6 +5,7 @@ import { EventSource } from 'eventsource'
 import { startFakeUpstream, type FakeMode, type FakeUpstream } from '../../fixtures/fake-upstream.js'
 import { startService, readEvents } from '../../fixtures/service.js'
 import { deferred, openStream } from '../../helpers/http.js'
+import { PATIENCE_MS } from '../../helpers/eventually.js'
 
 const TOKENS = ['Once', ' upon', ' a', ' time', ',\n', 'a', ' stream', ' 🌊', ' was', ' cut', '.', ' The', ' end', '.']
 const ANSWER = TOKENS.join('')
@@ -77,7 +78,7 @@ t.test('with no client for longer than the grace period the upstream is aborted,
   t.equal(closed.aborted, true, 'the upstream request was aborted')
   // Expired: a script asking to resume it explicitly is told so (a browser would get 204).
   let status = 0
-  for (let i = 0; i < 50 && status !== 404; i++) {
+  for (const deadline = Date.now() + PATIENCE_MS; status !== 404 && Date.now() < deadline;) {
     const res = await fetch(`${url}/events`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'last-event-id': events[2].id! },
