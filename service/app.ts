@@ -27,6 +27,7 @@ import logs from '../routes/logs/index.js'
 import metrics from './metrics.js'
 import pageConfig from './page-config.js'
 import { registerCors } from './cors.js'
+import { describeEventStreams } from './swagger-sse.js'
 
 const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string, description: string }
 
@@ -97,6 +98,8 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
 
   // Before the routes: it collects them in an onRoute hook.
   await app.register(swagger, {
+    // Swagger UI renders no `itemSchema`: list each stream's events where it looks (service/swagger-sse.ts).
+    transformObject: (doc) => describeEventStreams(doc as { openapiObject: Record<string, any> }),
     openapi: {
       openapi: '3.2.0',
       info: { title: 'fastify-sse-stream demo service', description: pkg.description, version: pkg.version },

@@ -23,7 +23,7 @@ export function querystring (maxChars: number): object {
     type: 'object',
     required: ['prompt'],
     properties: {
-      prompt: { type: 'string', minLength: 1, maxLength: maxChars, description: 'The user\'s message.' },
+      prompt: { type: 'string', minLength: 1, maxLength: maxChars, description: 'The user\'s message.', examples: ['Explain server-sent events in a few sentences.'] },
       system: { type: 'string', maxLength: maxChars, description: 'An optional system prompt.' },
       model,
       temperature,
@@ -39,6 +39,8 @@ export function postBody (maxChars: number): object {
     type: 'object',
     required: ['messages'],
     additionalProperties: false,
+    // What Swagger UI's "Try it out" starts from: a user message, the server's model, its limits.
+    examples: [{ messages: [{ role: 'user', content: 'Explain server-sent events in a few sentences.' }] }],
     properties: {
       messages: {
         type: 'array',
