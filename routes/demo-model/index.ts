@@ -30,6 +30,10 @@ interface DemoRequest {
   max_completion_tokens?: number | null
 }
 
+/** The largest request body, in bytes: a long conversation fits, a flood does not. */
+const BODY_LIMIT = 256 * 1024
+const MAX_CONTENT = 32_000
+
 const usageSchema = {
   type: 'object',
   properties: { prompt_tokens: { type: 'integer' }, completion_tokens: { type: 'integer' }, total_tokens: { type: 'integer' } }
@@ -105,7 +109,7 @@ const schema = {
       messages: {
         type: 'array',
         minItems: 1,
-        maxItems: 200,
+        maxItems: 100,
         items: {
           type: 'object',
           required: ['role'],
@@ -113,8 +117,8 @@ const schema = {
             role: { type: 'string', enum: ['system', 'developer', 'user', 'assistant', 'tool'] },
             content: {
               anyOf: [
-                { type: 'string', maxLength: 100_000 },
-                { type: 'array', maxItems: 100, items: { type: 'object', properties: { type: { type: 'string' }, text: { type: 'string', maxLength: 100_000 } } } },
+                { type: 'string', maxLength: MAX_CONTENT },
+                { type: 'array', maxItems: 100, items: { type: 'object', properties: { type: { type: 'string' }, text: { type: 'string', maxLength: MAX_CONTENT } } } },
                 { type: 'null' }
               ]
             }
@@ -174,7 +178,8 @@ const demoModel: FastifyPluginAsync<DemoModelOptions> = async (app, opts) => {
     })
   })
 
-  app.post<{ Body: DemoRequest }>('/v1/chat/completions', { schema }, async (request, reply) => {
+  // Bounded input: the chain's work grows with the prompt, and this endpoint is not rate limited.
+  app.post<{ Body: DemoRequest }>('/v1/chat/completions', { schema, bodyLimit: BODY_LIMIT }, async (request, reply) => {
     const body = request.body
     const prompt = promptOf(body.messages)
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? defaultMaxTokens
