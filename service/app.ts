@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs'
 import { STATUS_CODES } from 'node:http'
 import sse from '../lib/index.js'
 import { publicError } from '../lib/sse/public-error.js'
-import type { AppConfig } from './config.js'
+import { isLoopback, type AppConfig } from './config.js'
+import { breakSwaggerUiRedirectLoop, refuseLargeBodiesEarly } from './hardening.js'
 import { packageRoot } from './package-root.js'
 import { SSE_ERR_UPSTREAM_UNREACHABLE } from '../routes/events/errors.js'
 import { createHub } from '../lib/hub/hub.js'
@@ -64,8 +65,12 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
     logger: {
       level: config.logLevel,
       stream: createLogStream({ hub, secrets: config.llm.apiKey === undefined ? [] : [config.llm.apiKey] }),
-      ...logRedaction()
+      ...logRedaction({ includePrompts: config.logsIncludePrompts })
     },
+    // A connection that sends its request head (or body) slowly is cut in seconds, not minutes;
+    // the request timeout ends once the request is received, so streams run as long as they like.
+    requestTimeout: config.timeouts.requestMs,
+    http: { headersTimeout: config.timeouts.headersMs, connectionsCheckingInterval: Math.min(1000, config.timeouts.headersMs) },
     // Idle keep-alive sockets (ours too: the demo model is reached over HTTP) must not hold close().
     forceCloseConnections: true,
     // Behind a proxy, request.ip must be the client's: it keys the rate limit and owns generations.
@@ -75,14 +80,15 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   })
 
   // Never a stack, never the text of an unexpected 5xx: our coded errors and 4xx keep their message.
-  app.setErrorHandler((err: FastifyError & { retryAfter?: string }, request, reply) => {
+  app.setErrorHandler((err: FastifyError & { retryAfter?: string, upstream?: string }, request, reply) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
     const ours = typeof err.code === 'string' && err.code.startsWith('SSE_ERR_')
     if (ours && status >= 500) {
       // An upstream that is down or misconfigured is an operational condition, not a bug: one
       // line with the cause, no stack.
       const cause = (err.cause as Error | undefined)?.message
-      request.log.warn({ code: err.code, cause }, err.message)
+      // `upstream` (the LLM server's address) is for the operator only: never in the reply.
+      request.log.warn({ code: err.code, upstream: err.upstream, cause }, err.message)
     } else if (status >= 500) {
       request.log.error({ err }, 'request failed')
     } else {
@@ -111,6 +117,8 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
     }
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
+  breakSwaggerUiRedirectLoop(app, '/docs')
+  refuseLargeBodiesEarly(app)
   // Browsers wait about 3 s before reconnecting a dropped EventSource; resuming within 1 s feels live.
   await app.register(sse, { retryMs: 1000, maxStreams: config.maxStreams })
 
@@ -140,7 +148,16 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
   // One instance runs the simulated feed; the lock passes on within 5 s when its holder dies.
   const lock = redis === undefined ? undefined : createRedisLock({ redis, key: 'sse:lock:ticker-feed' })
   await app.register(ticker, { hub: broadcast, intervalMs: config.tickerIntervalMs, exclusive: lock?.exclusive })
-  await app.register(logs, { hub, token: config.logsToken })
+  // /logs carries every user's address and every error: private unless the operator says otherwise.
+  const reachable = !isLoopback(config.host)
+  if (config.logsToken !== undefined || !reachable) {
+    await app.register(logs, { hub, token: config.logsToken })
+  } else if (config.logsPublic) {
+    await app.register(logs, { hub })
+    app.log.warn(`/logs is PUBLIC: HOST=${config.host} is reachable from other machines and LOGS_PUBLIC is on without LOGS_TOKEN; anyone who can reach this server reads its logs`)
+  } else {
+    app.log.warn(`/logs is off: HOST=${config.host} is reachable from other machines and LOGS_TOKEN is unset (set LOGS_TOKEN, or LOGS_PUBLIC=1 to serve it to anyone)`)
+  }
   await app.register(metrics, { token: config.metricsToken })
   await app.register(health, {
     hub: broadcast,

@@ -71,6 +71,19 @@ export interface AppConfig {
   /** `METRICS_TOKEN`: when set, /metrics needs it as a bearer token (or `?token=`). @default undefined (open) */
   metricsToken: string | undefined
   /**
+   * `LOGS_PUBLIC=1`: serve /logs without `LOGS_TOKEN` on a non-loopback `HOST` (a warning is
+   * logged at start). Unset, such a server does not mount /logs at all. @default false
+   */
+  logsPublic: boolean
+  /** `LOGS_INCLUDE_PROMPTS=1`: keep prompts and generation ids in logged request URLs. @default false */
+  logsIncludePrompts: boolean
+  /**
+   * `HEADERS_TIMEOUT_MS`: a connection that has not sent its whole request head by then is cut;
+   * `REQUEST_TIMEOUT_MS`: the same for the whole request, body included (never the response, so
+   * long-lived streams are not cut). @default { headersMs: 10000, requestMs: 30000 }
+   */
+  timeouts: { headersMs: number, requestMs: number }
+  /**
    * Resumable generations on /events (`EVENTS_RESUME=on|off`): a dropped connection continues the
    * answer. `RESUME_GRACE_MS`: how long a generation runs on with no client attached;
    * `RESUME_TTL_MS`: how long a finished one stays resumable. `false` when off.
@@ -201,8 +214,11 @@ export function loadConfig (env: Env = process.env): AppConfig {
       total: integer(env, 'EVENTS_MAX_GENERATIONS', 100, 0, 10_000_000)
     },
     tickerIntervalMs: integer(env, 'TICKER_INTERVAL_MS', 500, 10, 3_600_000),
-    logsToken: text(env, 'LOGS_TOKEN'),
+    logsToken: logsToken(env, 'LOGS_TOKEN'),
     metricsToken: text(env, 'METRICS_TOKEN'),
+    logsPublic: onOff(env, 'LOGS_PUBLIC', false),
+    logsIncludePrompts: onOff(env, 'LOGS_INCLUDE_PROMPTS', false),
+    timeouts: timeouts(env),
     trustProxy: trustProxy(env, 'TRUST_PROXY'),
     resume: onOff(env, 'EVENTS_RESUME', true)
       ? { graceMs: integer(env, 'RESUME_GRACE_MS', 30_000, 0, 86_400_000), ttlMs: integer(env, 'RESUME_TTL_MS', 300_000, 0, 86_400_000) }
@@ -231,6 +247,31 @@ function trustProxy (env: Env, name: string): false | number | string[] {
     throw new SSE_ERR_INVALID_CONFIG(name, `expected a number of proxy hops, or proxy addresses such as 127.0.0.1,10.0.0.0/8, got "${value}"`)
   }
   return list
+}
+
+/** The shortest LOGS_TOKEN accepted: guessable tokens make /logs public with extra steps. */
+export const MIN_LOGS_TOKEN = 16
+
+function logsToken (env: Env, name: string): string | undefined {
+  const value = text(env, name)
+  if (value !== undefined && value.length < MIN_LOGS_TOKEN) {
+    throw new SSE_ERR_INVALID_CONFIG(name, `expected at least ${MIN_LOGS_TOKEN} characters (e.g. openssl rand -hex 16), got ${value.length}`)
+  }
+  if (value !== undefined && /[\s\x00-\x1f]/.test(value)) throw new SSE_ERR_INVALID_CONFIG(name, 'must not contain spaces or control characters')
+  return value
+}
+
+function timeouts (env: Env): { headersMs: number, requestMs: number } {
+  const headersMs = integer(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000)
+  const requestMs = integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000)
+  // Node refuses a headers timeout longer than the request timeout.
+  if (headersMs > requestMs) throw new SSE_ERR_INVALID_CONFIG('HEADERS_TIMEOUT_MS', `must not exceed REQUEST_TIMEOUT_MS (${requestMs})`)
+  return { headersMs, requestMs }
+}
+
+/** True for an address only this machine can reach (`localhost`, 127.0.0.0/8, ::1). */
+export function isLoopback (host: string): boolean {
+  return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1' || host === '[::1]'
 }
 
 function modelList (env: Env, name: string): string[] | '*' {

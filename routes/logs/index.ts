@@ -4,10 +4,12 @@
 // (docs/hub.md, "Slow subscribers") instead of holding the server's memory.
 import type { FastifyPluginAsync } from 'fastify'
 import type { Hub } from '../../lib/hub/hub.js'
+import sse from '../../lib/index.js'
 import { hubSource } from '../../lib/hub/source.js'
 import { logTopicsFrom, type LogLevelName } from './log-stream.js'
 import { logsQuery, logsResponses } from './schema.js'
 import { bearerToken } from './bearer-token.js'
+import type { GuessLimit } from './guesses.js'
 
 export interface LogsRouteOptions {
   /** The hub `createLogStream` publishes into. */
@@ -17,6 +19,8 @@ export interface LogsRouteOptions {
    * @default undefined (open)
    */
   token?: string
+  /** Wrong tokens one client may try per window before a 429. @default { max: 10, windowMs: 60000 } */
+  guesses?: GuessLimit
 }
 
 interface LogsQuery { level: LogLevelName, token?: string }
@@ -31,7 +35,9 @@ When the server has \`LOGS_TOKEN\`, send \`Authorization: Bearer <token>\` (or \
 
 const logs: FastifyPluginAsync<LogsRouteOptions> = async (app, opts) => {
   const { hub } = opts
-  const authorize = bearerToken(opts.token, 'logs', 'LOGS_TOKEN')
+  // `reply.sse` comes from the core plugin; mounted alone, the route brings it.
+  if (!app.hasReplyDecorator('sse')) await app.register(sse)
+  const authorize = bearerToken(opts.token, 'logs', 'LOGS_TOKEN', opts.guesses)
 
   app.get<{ Querystring: LogsQuery }>('/logs', {
     onRequest: authorize,
@@ -58,3 +64,4 @@ export default logs
 
 export { createLogStream, logRedaction, LOG_LEVELS, type LogStreamOptions, type LogLevelName } from './log-stream.js'
 export type { UrlRedaction } from './redact.js'
+export type { GuessLimit } from './guesses.js'
