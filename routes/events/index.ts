@@ -97,14 +97,20 @@ const events: FastifyPluginAsync<EventsOptions> = async (app, opts) => {
     if (signal.aborted) yield { event: 'done', data: { finish_reason: 'stopped', usage: null, model: upstream.model, demo } }
   }
 
-  /** Takes a slot of the client's budget (or throws a 429) and gives the producer that frees it. */
-  function budgeted (request: FastifyRequest, chat: Chat): Producer {
+  /**
+   * Takes a slot of the client's budget (or throws a 429) and gives the producer that frees it when
+   * the answer ends; `release` frees it at once, for a producer that will never run.
+   */
+  function budgeted (request: FastifyRequest, chat: Chat): { produce: Producer, release: () => void } {
     const release = budget.take(clientOf(request))
-    return async function * (signal) {
-      try {
-        yield * answer(chat, signal)
-      } finally {
-        release()
+    return {
+      release,
+      produce: async function * (signal) {
+        try {
+          yield * answer(chat, signal)
+        } finally {
+          release()
+        }
       }
     }
   }
@@ -127,7 +133,7 @@ const events: FastifyPluginAsync<EventsOptions> = async (app, opts) => {
     const generation = randomBytes(16).toString('base64url')
     return reply.sse(({ signal }) => withRetryAfter(reply, async function * () {
       let seq = 0
-      for await (const event of budgeted(reply.request, chat)(signal)) yield { ...event, id: `${generation}:${++seq}` }
+      for await (const event of budgeted(reply.request, chat).produce(signal)) yield { ...event, id: `${generation}:${++seq}` }
     }))
   }
 
@@ -166,9 +172,11 @@ const events: FastifyPluginAsync<EventsOptions> = async (app, opts) => {
     return await reply.sse(({ signal }) => withRetryAfter(reply, async function * () {
       // Started only now that the stream is accepted; see the top of this file.
       let id: string
+      const { produce, release } = budgeted(request, chat)
       try {
-        id = await generations.start(owner, budgeted(request, chat))
+        id = await generations.start(owner, produce)
       } catch (err) {
+        release()
         if (!comeBackLater(request, err)) throw err
         return yield * retryLater(err as Error)
       }
