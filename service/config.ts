@@ -257,7 +257,7 @@ function logsToken (env: Env, name: string): string | undefined {
   if (value !== undefined && value.length < MIN_LOGS_TOKEN) {
     throw new SSE_ERR_INVALID_CONFIG(name, `expected at least ${MIN_LOGS_TOKEN} characters (e.g. openssl rand -hex 16), got ${value.length}`)
   }
-  if (value !== undefined && /[\s\x00-\x1f]/.test(value)) throw new SSE_ERR_INVALID_CONFIG(name, 'must not contain spaces or control characters')
+  if (value !== undefined && /[\s\p{Cc}]/u.test(value)) throw new SSE_ERR_INVALID_CONFIG(name, 'must not contain spaces or control characters')
   return value
 }
 
@@ -279,8 +279,7 @@ function modelList (env: Env, name: string): string[] | '*' {
   if (value === undefined) return []
   if (value === '*') return '*'
   const list = value.split(',').map((m) => m.trim()).filter((m) => m !== '')
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  if (list.some((m) => m.length > 200 || /[\x00-\x1f]/.test(m))) {
+  if (list.some((m) => m.length > 200 || /\p{Cc}/u.test(m))) {
     throw new SSE_ERR_INVALID_CONFIG(name, 'expected model names separated by commas, or *')
   }
   return list
