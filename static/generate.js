@@ -13,7 +13,7 @@
 // until an earlier answer ends (seconds), then streams. HTTP/2 lifts the limit (docs/deployment.md).
 // The server also caps answers at once per client (EVENTS_MAX_PER_CLIENT, 429 before any model is
 // asked): the page waits the `retry-after` it is given and tries again, saying so.
-import { describeErrorEvent } from './live.js'
+import { describeErrorEvent, readRefusal } from './live.js'
 import { readEvents } from './sse-fetch.js'
 
 const $ = (id) => document.getElementById(id)
@@ -267,22 +267,6 @@ function stopGeneration (generation) {
   if (generation === undefined || generation === '') return
   const url = `events/${encodeURIComponent(generation)}/stop`
   if (!navigator.sendBeacon(url)) void fetch(url, { method: 'POST', keepalive: true }).catch(() => {})
-}
-
-/** Why the server refused the generation, from the response itself. */
-async function readRefusal (res) {
-  let body = null
-  if ((res.headers.get('content-type') ?? '').includes('json')) body = await res.json().catch(() => null)
-  else res.body?.cancel().catch(() => {})
-  const message = body && typeof body.message === 'string' ? body.message : ''
-  const code = body && typeof body.code === 'string' ? body.code : undefined
-  let detail = message === '' ? '' : code ? `${message} (${code})` : message
-  if (detail === '') detail = res.status === 404 ? 'This route is not available on the server.' : (res.statusText || 'no details')
-  // retry-after in seconds (the HTTP-date form is not used by this server).
-  const wait = Number(res.headers.get('retry-after'))
-  const waitS = Number.isFinite(wait) && wait > 0 ? wait : undefined
-  const after = waitS ? ` The server asks to wait ${waitS} s.` : ''
-  return { code, message, waitS, text: `The server refused the request (HTTP ${res.status}): ${detail}${after}` }
 }
 
 function parseJson (text) {

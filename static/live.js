@@ -122,23 +122,32 @@ export async function explain (url, what = 'stream') {
       ctrl.abort()
       return { text: 'The stream was interrupted.', retry: true }
     }
-    let detail = ''
-    if (type.includes('json')) {
-      const body = await res.json().catch(() => null)
-      if (body && typeof body.message === 'string') detail = body.code ? `${body.message} (${body.code})` : body.message
-    }
-    if (detail === '') detail = res.status === 404 ? 'This route is not available on the server.' : (res.statusText || 'no details')
-    // retry-after in seconds (the HTTP-date form is not used by this server).
-    const wait = Number(res.headers.get('retry-after'))
-    const waitMs = Number.isFinite(wait) && wait > 0 ? Math.min(wait * 1000, 10 * RETRY_MAX_MS) : undefined
-    const after = waitMs ? ` The server asks to wait ${wait} s.` : ''
+    const refusal = await readRefusal(res, what)
     return {
-      text: `The server refused the ${what} (HTTP ${res.status}): ${detail}${after}`,
+      text: refusal.text,
       retry: res.status >= 500 || res.status === 429,
       status: res.status,
-      waitMs
+      waitMs: refusal.waitS === undefined ? undefined : Math.min(refusal.waitS * 1000, 10 * RETRY_MAX_MS)
     }
   } catch {
     return { text: 'The server cannot be reached.', retry: true }
   }
+}
+
+/**
+ * Why the server refused a request, from the response itself: its JSON `{ code, message }`, the
+ * status, and `retry-after` in seconds (the HTTP-date form is not used by this server).
+ */
+export async function readRefusal (res, what = 'request') {
+  let body = null
+  if ((res.headers.get('content-type') ?? '').includes('json')) body = await res.json().catch(() => null)
+  else res.body?.cancel().catch(() => {})
+  const message = body && typeof body.message === 'string' ? body.message : ''
+  const code = body && typeof body.code === 'string' ? body.code : undefined
+  let detail = message === '' ? '' : code ? `${message} (${code})` : message
+  if (detail === '') detail = res.status === 404 ? 'This route is not available on the server.' : (res.statusText || 'no details')
+  const wait = Number(res.headers.get('retry-after'))
+  const waitS = Number.isFinite(wait) && wait > 0 ? wait : undefined
+  const after = waitS ? ` The server asks to wait ${waitS} s.` : ''
+  return { code, message, waitS, text: `The server refused the ${what} (HTTP ${res.status}): ${detail}${after}` }
 }
