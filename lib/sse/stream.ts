@@ -192,6 +192,9 @@ export class SseStream implements SsePushTarget {
 
     let made: unknown
     try {
+      // Validated for every source, not only for functions that read it: a malformed
+      // Last-Event-ID is a 400 before anything is streamed (the getter throws it).
+      void reply.request.lastEventId
       made = typeof source === 'function' ? source(this.#context()) : source
     } catch (err) {
       this.#fail(err)

@@ -13,10 +13,16 @@ import { chromiumMissing, openPage } from '../helpers/browser.js'
 
 const skip = chromiumMissing()
 
-// The client as a browser module, compiled from the source so it is never stale.
-const clientSource = ts.transpileModule(readFileSync(new URL('../../lib/client/client.ts', import.meta.url), 'utf8'), {
+// The client as a browser module, compiled from the source so it is never stale; with it the
+// library's helpers it imports (lib/internal/*), served where its relative imports point.
+const browserModule = (path: string): string => ts.transpileModule(readFileSync(new URL(path, import.meta.url), 'utf8'), {
   compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, removeComments: true }
 }).outputText
+const clientSource = browserModule('../../lib/client/client.ts')
+const importsOf = (source: string): string[] =>
+  [...new Set([...source.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]/gm)].map((m) => m[1]))]
+const helpers = new Map(importsOf(clientSource).filter((s) => s.startsWith('../internal/'))
+  .map((s) => [s.slice(2), browserModule('../../lib/internal/' + s.slice('../internal/'.length).replace(/\.js$/, '.ts'))]))
 // The ESM build, as a bundler or CDN would hand it to the browser.
 const parserSource = readFileSync(fileURLToPath(import.meta.resolve('eventsource-parser')), 'utf8')
   .replace(/\n\/\/# sourceMappingURL=.*$/m, '')
@@ -36,6 +42,7 @@ async function serve (t: Test): Promise<Served> {
   app.get('/', (request, reply) => reply.type('text/html; charset=utf-8').send(PAGE))
   app.get('/client.js', (request, reply) => reply.type(js).send(clientSource))
   app.get('/vendor/eventsource-parser.js', (request, reply) => reply.type(js).send(parserSource))
+  for (const [path, source] of helpers) app.get(path, (request, reply) => reply.type(js).send(source))
 
   const served: Served = { base: '', closed: Promise.resolve(), lastEventIds: [] }
   // Resumable tokens; the first connection is cut after id 3, once the page says it has it
@@ -78,10 +85,11 @@ async function browserPage (t: Test, served: Served): Promise<Page> {
   return page
 }
 
-t.test('the client module imports nothing but eventsource-parser', async (t) => {
-  const specifiers = [...clientSource.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]/gm)].map((m) => m[1])
-  t.same([...new Set(specifiers)], ['eventsource-parser'])
-  t.notMatch(clientSource, /\brequire\(|\bprocess\.|\bBuffer\b/)
+t.test('the client module imports nothing but eventsource-parser and import-free helpers of its own', async (t) => {
+  t.same(importsOf(clientSource).filter((s) => !s.startsWith('../internal/')), ['eventsource-parser'])
+  t.ok(helpers.size > 0, 'the helpers the client imports are served too')
+  for (const source of [clientSource, ...helpers.values()]) t.notMatch(source, /\brequire\(|\bprocess\.|\bBuffer\b/)
+  for (const [path, source] of helpers) t.same(importsOf(source), [], `${path} imports nothing`)
 })
 
 t.test('streams in Chromium, resuming with Last-Event-ID after a drop, byte for byte', { skip }, async (t) => {
