@@ -62,8 +62,13 @@ export async function sseMetrics (options: SseMetricsOptions = {}): Promise<SseM
   // ── Streams ── what each open stream wrote since the last scrape is read from its meter, summed
   // by route first, so a scrape of thousands of streams costs a few `inc()` per route.
   const open = new Map<StreamMeter, Reported>()
-  // Each of the four counters calls this from its collect(); after the first, the deltas are 0.
+  // Each of the four counters calls this from its collect(), in the same turn of one scrape: the
+  // first call does the work (reading a socket's `bytesWritten` is not free), the others skip it.
+  let synced = false
   const sync = (): void => {
+    if (synced) return
+    synced = true
+    queueMicrotask(() => { synced = false })
     const byRoute = new Map<string, Reported>()
     for (const [meter, reported] of open) {
       let sum = byRoute.get(meter.route)
