@@ -74,10 +74,26 @@ t.test('the tarball holds the library and its docs, and nothing of the demo serv
     'dist/routes/events/index.js', 'dist/routes/events/index.d.ts', 'dist/routes/logs/index.js']) {
     t.ok(files.includes(f), f)
   }
+  // The browser module for sharing streams between tabs is the one part of static/ that ships.
+  const browser = /^static\/shared-stream(-hub|-worker)?\.js$/
+  t.same(files.filter((f) => browser.test(f)).sort(), ['static/shared-stream-hub.js', 'static/shared-stream-worker.js', 'static/shared-stream.js'])
   const allowed = /^(package\.json|README\.md|LICENSE|CHANGELOG\.md|dist\/lib\/.+|dist\/routes\/(events|logs)\/.+)$/
-  t.same(files.filter((f) => !allowed.test(f)), [], 'only the library')
-  t.same(files.filter((f) => /service|demo-model|ticker|static|docs|\.map$|\.ts$/.test(f) && !f.endsWith('.d.ts')), [],
+  t.same(files.filter((f) => !allowed.test(f) && !browser.test(f)), [], 'only the library')
+  t.same(files.filter((f) => /service|demo-model|ticker|static|docs|\.map$|\.ts$/.test(f) && !f.endsWith('.d.ts') && !browser.test(f)), [],
     'no service, demo model, ticker, page, docs, sources or source maps')
+})
+
+t.test('the browser module for shared streams resolves by its subpath, with its worker and hub beside it', async (t) => {
+  const { run: r, result } = await script(project, 'browser.mjs', `
+    import { existsSync, readFileSync } from 'node:fs'
+    import { fileURLToPath } from 'node:url'
+    const url = import.meta.resolve('fastify-sse-stream/browser/shared-stream')
+    const beside = (name) => existsSync(fileURLToPath(new URL(name, url)))
+    const source = readFileSync(fileURLToPath(url), 'utf8')
+    console.log(JSON.stringify({ exports: /export function openSharedStream/.test(source), worker: beside('./shared-stream-worker.js'), hub: beside('./shared-stream-hub.js') }))
+  `)
+  t.equal(r.code, 0, r.stderr)
+  t.same(result, { exports: true, worker: true, hub: true })
 })
 
 t.test('installing the tarball next to fastify adds only a handful of packages', async (t) => {
