@@ -116,7 +116,14 @@ export async function buildApp (config: AppConfig): Promise<FastifyInstance> {
       ]
     }
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // Swagger UI's Execute buffers a response whole; static/swagger/sse-try-it-out.js shows an SSE
+    // response's events as they arrive, with a Stop. The interceptor is serialized into the UI's
+    // initializer and runs in the browser, where the theme script has defined the function.
+    theme: { js: [{ filename: 'sse-try-it-out.js', content: readFileSync(join(packageRoot, 'static', 'swagger', 'sse-try-it-out.js'), 'utf8') }] },
+    uiConfig: { requestInterceptor: (request) => (globalThis as unknown as { sseTryItOut: (r: typeof request) => typeof request }).sseTryItOut(request) }
+  })
   breakSwaggerUiRedirectLoop(app, '/docs')
   refuseLargeBodiesEarly(app)
   // Browsers wait about 3 s before reconnecting a dropped EventSource; resuming within 1 s feels live.
