@@ -195,7 +195,6 @@ function leaderTransport () {
   const channel = new BroadcastChannel(CHANNEL)
   let hub
   const streams = new Map()
-  const subs = new Map()
 
   const handle = (msg, from) => {
     if (msg.op === 'sub') {
@@ -220,7 +219,9 @@ function leaderTransport () {
   void holdTabLock().then(() => {
     void navigator.locks.request(`${CHANNEL}:leader`, () => {
       hub = new StreamHub()
-      for (const msg of subs.values()) handle(msg, tab)
+      // This tab's own streams subscribe from the last id each saw (not from the id they first
+      // subscribed with): a tab taking over from a closed leader resumes, it does not start over.
+      for (const s of streams.values()) s()
       channel.postMessage({ op: 'leader' })
       return new Promise(() => {})
     })
@@ -236,8 +237,6 @@ function leaderTransport () {
     // Each SharedStream registers how to subscribe again, for when a new leader takes over.
     track (id, resubscribe) { streams.set(id, resubscribe) },
     post (msg) {
-      if (msg.op === 'sub') subs.set(msg.id, msg)
-      else if (msg.op === 'unsub') subs.delete(msg.id)
       if (hub !== undefined) handle(msg, tab)
       else channel.postMessage({ ...msg, tab })
     }

@@ -108,3 +108,49 @@ t.test('a hidden tab gives its streams back and, shown again, catches up from th
   await p.waitForFunction(bothLive)
   t.pass('both panes are live again')
 })
+
+t.test('without SharedWorker, a leader tab holds the streams for three tabs, and when it closes another takes over', { skip }, async (t) => {
+  const served = await serve(t, { TICKER_INTERVAL_MS: '100' })
+  const context = await openContext(t)
+  context.setDefaultTimeout(60_000)
+  // As in a browser without SharedWorker (Safari before 16, Chrome on Android): the Web Locks
+  // leader and BroadcastChannel fallback of shared-stream.js.
+  await context.addInitScript(() => { delete (window as { SharedWorker?: unknown }).SharedWorker })
+  // Which tab opened the streams, seen from the browser's side: the leader.
+  const opener = new Map<Page, number>()
+  const pages: Page[] = []
+  for (let i = 0; i < 3; i++) {
+    const p = await context.newPage()
+    p.on('request', (r) => { if (new URL(r.url()).pathname === '/ticker') opener.set(p, (opener.get(p) ?? 0) + 1) })
+    await p.goto(served.base + '/')
+    pages.push(p)
+  }
+  const quotesChange = async (p: Page): Promise<void> => {
+    const before = await p.textContent('#quotes')
+    await p.waitForFunction((text) => document.getElementById('quotes')!.textContent !== text, before, { polling: 100 })
+  }
+  for (const [i, p] of pages.entries()) {
+    await p.waitForFunction(bothLive, undefined, { polling: 100 })
+    await quotesChange(p)
+    t.equal(await p.evaluate(async () => (await import(String('/shared-stream.js'))).sharingMode()), 'leader', `tab ${i + 1} shares through the leader tab`)
+  }
+  t.equal(served.app.sseOpenStreams, 2, 'the server holds two streams for three tabs: one /ticker, one /logs')
+  t.equal(paneRequests(served, '/ticker').length, 1, 'one /ticker request from the whole browser')
+  t.equal(opener.size, 1, 'made by one tab')
+
+  const [leader] = [...opener.keys()]
+  const [ticker] = paneRequests(served, '/ticker')
+  await leader.close()
+  t.equal(await ticker.closedEarly, true, 'closing the leader tab closed its /ticker connection')
+  const rest = pages.filter((p) => p !== leader)
+  for (const [i, p] of rest.entries()) {
+    await quotesChange(p)
+    t.pass(`remaining tab ${i + 1}: quotes keep changing`)
+  }
+  await eventually(() => served.app.sseOpenStreams === 2 && paneRequests(served, '/ticker').length === 2, 'a new leader holds the streams')
+  t.equal(opener.size, 2, 'reopened by one of the remaining tabs')
+  const resumed = paneRequests(served, '/ticker')[1]
+  t.not(new URL(resumed.url, 'http://x').searchParams.get('lastEventId'), null, 'from the last event id the tabs had')
+  for (const p of rest) await p.waitForFunction(bothLive, undefined, { polling: 100 })
+  t.pass('both panes are live in both remaining tabs')
+})
