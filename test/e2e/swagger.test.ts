@@ -58,10 +58,20 @@ t.test('"Try it out" on GET /events shows tokens while the answer is still being
   t.pass('Swagger UI shows the response received so far, not an error')
 })
 
-t.test('"Try it out" on GET /ticker shows quotes as they tick until Stop', { skip }, async (t) => {
+// The policy @fastify/swagger-ui sends with `staticCSP: true`: scripts only from the server, none inline.
+const STRICT_CSP = "default-src 'self'; base-uri 'self'; font-src 'self' https: data:; frame-ancestors 'self'; " +
+  "img-src 'self' data: validator.swagger.io; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self' https:"
+
+t.test('"Try it out" on GET /ticker shows quotes as they tick until Stop, under a strict CSP', { skip }, async (t) => {
   const served = await serve(t, { TICKER_INTERVAL_MS: '100' })
   const p = await openPage(t)
   p.setDefaultTimeout(60_000)
+  const violations: string[] = []
+  p.on('console', (m) => { if (/Content.Security.Policy/i.test(m.text()) && /sse-try-it-out|sse-fetch/.test(m.text())) violations.push(m.text()) })
+  await p.route(/\/docs\/$/, async (route) => {
+    const response = await route.fetch()
+    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': STRICT_CSP } })
+  })
   await p.goto(`${served.base}/docs/`)
   const block = await execute(p, '/ticker')
   const quotes = block.locator('.sse-live-event[data-event="quote"]')
@@ -73,4 +83,5 @@ t.test('"Try it out" on GET /ticker shows quotes as they tick until Stop', { ski
   await block.locator('.sse-live-stop').click()
   await eventually(() => served.app.sseOpenStreams === 0, 'the server holds no stream')
   t.match(await block.locator('.sse-live-status').textContent(), /Stopped/, 'the panel says it stopped')
+  t.same(violations, [], 'and the policy blocked nothing of ours')
 })
