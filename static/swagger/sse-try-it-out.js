@@ -110,6 +110,7 @@
   function openPanel (url, method) {
     const block = findOperation(url, method)
     const host = block?.querySelector('.opblock-body') ?? document.body
+    // Execute is disabled while a run streams: a previous panel here has ended.
     host.querySelector(':scope > .sse-live')?.remove()
     const panel = el('section', 'sse-live')
     panel.setAttribute('aria-live', 'polite')
@@ -152,6 +153,11 @@
       }
     }
   }
+
+  // Leaving the page is a stop too (stopGeneration's fetch is keepalive, so it outlives the page).
+  addEventListener('pagehide', () => {
+    for (const button of document.querySelectorAll('.sse-live-stop:enabled')) button.click()
+  })
 
   // Styles as a stylesheet object, not an inline <style> or style attribute, for the same CSP.
   const sheet = new CSSStyleSheet()

@@ -58,6 +58,19 @@ t.test('"Try it out" on GET /events shows tokens while the answer is still being
   t.pass('Swagger UI shows the response received so far, not an error')
 })
 
+t.test('closing the Swagger UI page while "Try it out" streams GET /events stops the generation', { skip }, async (t) => {
+  const served = await serve(t, { DEMO_TOKEN_DELAY_MS: '200' })
+  const p = await openPage(t)
+  p.setDefaultTimeout(60_000)
+  await p.goto(`${served.base}/docs/`)
+  const block = await execute(p, '/events')
+  await block.locator('.sse-live-event[data-event="message"]').first().waitFor()
+  await p.close({ runBeforeUnload: true })
+  await eventually(() => served.requests.some((r) => /^\/events\/[\w-]+\/stop$/.test(r.url) && r.res.writableFinished), 'the stop request is answered')
+  t.equal(served.requests.find((r) => /^\/events\/[\w-]+\/stop$/.test(r.url))!.res.statusCode, 204, 'leaving the page stops the generation, not only the connection')
+  await eventually(() => served.app.sseOpenStreams === 0, 'the server holds no stream')
+})
+
 // The policy @fastify/swagger-ui sends with `staticCSP: true`: scripts only from the server, none inline.
 const STRICT_CSP = "default-src 'self'; base-uri 'self'; font-src 'self' https: data:; frame-ancestors 'self'; " +
   "img-src 'self' data: validator.swagger.io; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self' https:"
@@ -80,6 +93,7 @@ t.test('"Try it out" on GET /ticker shows quotes as they tick until Stop, under 
   await quotes.nth(seen).waitFor()
   t.pass('more quotes arrive after the first ones are shown')
   t.equal(served.app.sseOpenStreams, 1, 'over one open stream')
+
   await block.locator('.sse-live-stop').click()
   await eventually(() => served.app.sseOpenStreams === 0, 'the server holds no stream')
   t.match(await block.locator('.sse-live-status').textContent(), /Stopped/, 'the panel says it stopped')
