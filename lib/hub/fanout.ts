@@ -2,6 +2,12 @@
 // concatenated once per distinct set of topics, and every subscriber to that set that is keeping up
 // gets the same frame (docs/hub.md, "Fan-out"). The in-memory hub feeds it from `publish`,
 // the Redis hub from its stream reader; neither knows how the other gets its entries.
+//
+// The window is wall-clock time, and publishes that come one per event-loop turn (as an upstream's
+// events do) would otherwise be cut into many small batches whenever the process loses its core for
+// a moment: the timer expires after a few of them. So a window in which more publishes arrived is
+// extended by another `lingerMs`, up to EXTEND × `lingerMs` from the first entry; the added latency
+// stays bounded, and a quiet window still flushes on time (docs/hub.md, "Fan-out").
 import type { HubEntry } from './history.js'
 import { partOf, type Part, type Subscriber } from './subscriber.js'
 import { channels, type HubMeter } from '../metrics/channels.js'
@@ -15,6 +21,9 @@ export interface FanoutOptions {
   meter: HubMeter
 }
 
+/** How many `lingerMs` a batch may wait in all while publishes keep arriving. */
+export const EXTEND = 5
+
 export class Fanout {
   /** Batches fanned out so far. */
   flushes = 0
@@ -23,6 +32,10 @@ export class Fanout {
   #batchBytes = 0
   #mark = 0
   #timer: NodeJS.Timeout | NodeJS.Immediate | undefined
+  /** When the batch's first entry arrived (Date.now(), for the extension bound). */
+  #opened = 0
+  /** Whether entries arrived since the timer was last armed. */
+  #more = false
 
   constructor (opts: FanoutOptions) {
     this.#opts = opts
@@ -33,10 +46,28 @@ export class Fanout {
     this.#batch.push(entry)
     this.#batchBytes += entry.bytes
     if (this.#batchBytes >= this.#opts.maxBatchBytes) this.flush()
-    else if (this.#timer === undefined) {
+    else if (this.#timer !== undefined) this.#more = true
+    else {
       const { lingerMs } = this.#opts
-      this.#timer = lingerMs === 0 ? setImmediate(this.flush) : setTimeout(this.flush, lingerMs)
+      if (lingerMs === 0) this.#timer = setImmediate(this.flush)
+      else {
+        this.#opened = Date.now()
+        this.#more = false
+        this.#timer = setTimeout(this.#expire, lingerMs)
+      }
     }
+  }
+
+  /** The window ended: wait once more if publishes are still arriving and the bound allows it. */
+  #expire = (): void => {
+    const { lingerMs } = this.#opts
+    const left = EXTEND * lingerMs - (Date.now() - this.#opened)
+    if (this.#more && left >= 1) {
+      this.#more = false
+      this.#timer = setTimeout(this.#expire, Math.min(lingerMs, left))
+      return
+    }
+    this.flush()
   }
 
   /** Hands the gathered entries to their subscribers now. */

@@ -41,7 +41,8 @@ export interface HubOptions {
   maxQueueBytes?: number
   /**
    * How long publishes are gathered into one shared frame before fan-out; `0` flushes on the
-   * next turn of the event loop. The latency it adds is at most this.
+   * next turn of the event loop. While more publishes keep arriving the window is extended, up
+   * to 5 × this from the first publish: the latency it adds is at most that.
    * @default 1
    */
   lingerMs?: number
