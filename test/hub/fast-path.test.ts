@@ -64,6 +64,18 @@ async function publishUntilQueued (t: Test, hub: Hub, topic: string): Promise<nu
   return n
 }
 
+/** A reader subscribed, sent a first message on topic 'b', then stalled: its socket is full and the hub queues for it. */
+async function stalledReader (t: Test, hub: Hub, url: string): ReturnType<typeof pausable> {
+  const opening = pausable(url)
+  await until(t, () => hub.stats().subscribers === 1, 'subscribed')
+  await hub.publish('b', { data: 'first' })
+  const slow = await opening
+  await slow.wait(1)
+  slow.res.pause()
+  await publishUntilQueued(t, hub, 'a')
+  return slow
+}
+
 t.test('a reader whose socket fills switches to its queue and back without losing, repeating or reordering a message', async (t) => {
   const { hub, url } = await serve(t, { maxQueueBytes: 512 * 1024 * 1024, maxQueue: 100_000, historySize: 10 })
   // Nothing is written (not even headers) before the first message: subscribe, then publish.
@@ -107,13 +119,7 @@ t.test('a reconnect with Last-Event-ID is replayed what it missed, then follows 
 
 t.test('a reader that falls behind with the drop policy gets a gap event, then the rest in order', async (t) => {
   const { hub, url } = await serve(t, { maxQueueBytes: 256 * 1024, maxQueue: 100_000 }, 'drop')
-  const opening = pausable(url)
-  await until(t, () => hub.stats().subscribers === 1, 'subscribed')
-  await hub.publish('b', { data: 'first' })
-  const slow = await opening
-  await slow.wait(1)
-  slow.res.pause()
-  await publishUntilQueued(t, hub, 'a')
+  const slow = await stalledReader(t, hub, url)
   // Well past the queue's bound: the oldest queued go, the reader stays connected.
   for (let i = 0; i < 40; i++) await hub.publish('a', { data: `${i} ${big}` })
   await until(t, () => hub.stats().dropped > 0, 'messages were dropped for it')
@@ -130,13 +136,7 @@ t.test('a reader that falls behind with the drop policy gets a gap event, then t
 
 t.test('a reader that falls behind with the conflate policy gets the newest message of each topic', async (t) => {
   const { hub, url } = await serve(t, { maxQueueBytes: 256 * 1024, maxQueue: 100_000 }, 'conflate')
-  const opening = pausable(url)
-  await until(t, () => hub.stats().subscribers === 1, 'subscribed')
-  await hub.publish('b', { data: 'first' })
-  const slow = await opening
-  await slow.wait(1)
-  slow.res.pause()
-  await publishUntilQueued(t, hub, 'a')
+  const slow = await stalledReader(t, hub, url)
   for (let i = 0; i < 40; i++) await hub.publish('a', { data: `${i} ${big}` })
   const lastB = await hub.publish('b', { data: 'b newest' })
   const lastA = await hub.publish('a', { data: 'a newest' })
