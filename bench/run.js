@@ -10,7 +10,7 @@ import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { CEILINGS, cases, columns, EXTRA_VARIANTS, LABEL, TARGETS, VARIANTS } from './lib/cases.js'
+import { CEILINGS, cases, columns, EXTRA_VARIANTS, LABEL, NOT_PEERS, TARGETS, VARIANTS } from './lib/cases.js'
 import { caseChart } from './lib/chart.js'
 import { summary } from './lib/stats.js'
 import { ctl } from './lib/ctl.js'
@@ -296,15 +296,24 @@ function onScreen () {
     const raw = med('raw')
     const ours = med('ours')
     const lower = /ms|KB|MB/.test(heading)
-    const peers = p.variants.filter((v) => !['raw', 'ours', 'fastify-raw'].includes(v)).map((v) => [v, med(v)]).filter(([, m]) => Number.isFinite(m))
+    const peers = p.variants.filter((v) => !NOT_PEERS.includes(v)).map((v) => [v, med(v)]).filter(([, m]) => Number.isFinite(m))
     const best = peers.sort((a, b) => lower ? a[1] - b[1] : b[1] - a[1])[0]
     const x = (m) => Number.isFinite(m) && Number.isFinite(raw) ? (m / raw).toFixed(2) + '×' : '–'
     const target = TARGETS[p.case.id]
     const verdict = target === undefined || target[0] !== key || !Number.isFinite(ours / raw)
       ? ''
       : `  target ${target[2] === 'max' ? '≤' : '≥'} ${target[1]}× ${(target[2] === 'max' ? ours / raw <= target[1] : ours / raw >= target[1]) ? 'met' : 'MISSED'}`
-    const ceiling = CEILINGS[p.case.id] === undefined ? '' : `  ceiling ${CEILINGS[p.case.id].ratio}×`
-    lines.push(`${p.case.id.padEnd(22)} ${heading.padEnd(18)} ours ${x(ours).padStart(7)}  best peer ${best === undefined ? '–' : `${x(best[1])} (${LABEL[best[0]]})`}${ceiling}${verdict}`)
+    // The probe is a ceiling only where it does the same work the fastest way (S1-S3), not for S4.
+    const probe = CEILINGS[p.case.id] === undefined ? NaN : med('raw-joined')
+    const ceiling = Number.isFinite(probe) && Number.isFinite(raw)
+      ? `  ceiling ${x(probe)} (measured)`
+      : CEILINGS[p.case.id] === undefined ? '' : `  ceiling ${CEILINGS[p.case.id].ratio}× (noted)`
+    // With --metrics: what collecting metrics costs on our headline figure.
+    const metered = med('ours-metrics')
+    const cost = Number.isFinite(metered) && Number.isFinite(ours)
+      ? `  metrics on ${((lower ? metered / ours - 1 : ours / metered - 1) * 100).toFixed(1)}% slower`
+      : ''
+    lines.push(`${p.case.id.padEnd(22)} ${heading.padEnd(18)} ours ${x(ours).padStart(7)}  best peer ${best === undefined ? '–' : `${x(best[1])} (${LABEL[best[0]]})`}${ceiling}${verdict}${cost}`)
   }
   if (redisResults !== undefined) {
     for (const [pattern, r] of Object.entries(redisResults)) {

@@ -5,8 +5,9 @@ import http from 'node:http'
 import v8 from 'node:v8'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { broadcastObject, nowUs, progress } from './lib/payload.js'
+import { EXTRA_VARIANTS, VARIANTS as BASE } from './lib/cases.js'
 
-const VARIANTS = ['raw', 'fastify-raw', 'fastify-sse', 'fastify-sse-v2', 'better-sse', 'ours', 'ours-metrics']
+const VARIANTS = [...BASE, ...EXTRA_VARIANTS]
 const name = process.argv[2]
 if (!VARIANTS.includes(name)) {
   console.error(`usage: node bench/server.js <${VARIANTS.join('|')}>`)

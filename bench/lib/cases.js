@@ -1,7 +1,9 @@
 // The scenarios and their sizes: the full benchmark (issue 5) and `--quick`, a smoke run of the
 // same code paths small enough for CI (< 30 s; CI must never assert on its timings).
 
-export const VARIANTS = ['raw', 'fastify-raw', 'fastify-sse', 'fastify-sse-v2', 'better-sse', 'ours']
+export const VARIANTS = ['raw', 'raw-joined', 'fastify-raw', 'fastify-sse', 'fastify-sse-v2', 'better-sse', 'ours']
+/** Not competitors: the baselines, the ceiling probe and ourselves (the summary's "best peer" skips them). */
+export const NOT_PEERS = ['raw', 'raw-joined', 'fastify-raw', 'ours', 'ours-metrics']
 /** Run only when asked for (`--variants` or `--metrics`): ours with metrics collected. */
 export const EXTRA_VARIANTS = ['ours-metrics']
 
@@ -13,7 +15,8 @@ export const LABEL = {
   'fastify-sse-v2': 'fastify-sse-v2',
   'better-sse': 'better-sse',
   ours: 'fastify-sse-stream',
-  'ours-metrics': 'fastify-sse-stream + metrics'
+  'ours-metrics': 'fastify-sse-stream + metrics',
+  'raw-joined': 'ceiling probe (raw node:http, joined)'
 }
 
 export function cases (quick) {
@@ -91,8 +94,9 @@ export function columns (c) {
 }
 
 /**
- * Ceilings as a ratio of raw's figure: the fastest way we measured to do the same work on a raw
- * node:http server (docs/benchmarks.md, "Ceilings"), marked on the charts. S1: frames joined per
+ * Ceilings as a ratio of raw's figure, for runs without the `raw-joined` probe (which measures the
+ * ceiling in the run itself, and is then what the summary and the charts show): the fastest way we
+ * measured to do the same work on a raw node:http server (docs/benchmarks.md, "Ceilings"). S1: frames joined per
  * tick into one write; S2: broadcasts joined for 1 ms, one write per subscriber per batch; S3: raw
  * itself (nothing per connection but the response).
  */
