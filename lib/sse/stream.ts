@@ -1,7 +1,7 @@
 // The I/O shell around the encoder: pulls messages from a source, writes them to the socket with
 // backpressure, heartbeats and coalescing, and tears everything down on disconnect, error or
 // shutdown. The wire format itself lives in encoder.ts.
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import { encode, encodeComment, type Serializer, type SseFrame, type SseInput } from './encoder.js'
 import { SSE_ERR_INVALID_SOURCE, SSE_ERR_REPLY_SENT } from '../errors.js'
@@ -128,7 +128,10 @@ export function errorFrame (err: unknown, id?: string): string {
 
 /** One open stream. Created by `reply.sse()`; `run()` settles when the stream is over. */
 export class SseStream implements SsePushTarget {
-  readonly #reply: FastifyReply
+  // Fastify's reply until the headers are out; then only the raw response and the logger are
+  // kept, so an idle stream does not hold the request, its headers, query and params (bench S3).
+  #reply: FastifyReply | undefined
+  readonly #log: FastifyBaseLogger
   readonly #res: ServerResponse
   readonly #opts: ResolvedStreamOptions
   readonly #registry: StreamRegistry
@@ -153,6 +156,7 @@ export class SseStream implements SsePushTarget {
 
   constructor (reply: FastifyReply, opts: ResolvedStreamOptions, registry: StreamRegistry) {
     this.#reply = reply
+    this.#log = reply.log
     this.#res = reply.raw as ServerResponse
     this.#opts = opts
     this.#registry = registry
@@ -178,7 +182,7 @@ export class SseStream implements SsePushTarget {
    * call, and the caller gets `#finished` itself rather than a promise chained onto it.
    */
   run (source: SseSource): Promise<void> {
-    const reply = this.#reply
+    const reply = this.#reply as FastifyReply
     if (reply.sent) return Promise.reject(new SSE_ERR_REPLY_SENT())
     this.#registry.open.add(this)
     this.#meter = meterStream(reply.request)
@@ -211,7 +215,7 @@ export class SseStream implements SsePushTarget {
   /** What a source function gets; `signal` is read lazily, so a source that ignores it costs none. */
   #context (): SseContext {
     const stream = this
-    const reply = this.#reply
+    const reply = this.#reply as FastifyReply
     return {
       get signal () { return stream.signal },
       lastEventId: reply.request.lastEventId,
@@ -235,6 +239,9 @@ export class SseStream implements SsePushTarget {
     if (isPushSource(iterable)) {
       this.#iterator = iterable as any
       this.#push = iterable
+      // A subscription is open once attached: the headers go out now (the client's EventSource
+      // fires `open`), and an idle subscriber holds no Fastify request or reply from here on.
+      this.#start()
       this.#startHeartbeat()
       iterable[kPushSource](this)
       return
@@ -373,7 +380,8 @@ export class SseStream implements SsePushTarget {
   /** Headers go out with the first frame, so an error before it can still be an HTTP error. */
   #start (): void {
     this.#started = true
-    const reply = this.#reply
+    const reply = this.#reply as FastifyReply
+    this.#reply = undefined
     const headers: Record<string, any> = reply.getHeaders()
     headers['content-type'] = 'text/event-stream; charset=utf-8'
     headers['cache-control'] = 'no-cache'
@@ -410,10 +418,10 @@ export class SseStream implements SsePushTarget {
   }
 
   #onClose (err?: unknown): void {
-    if (err !== undefined && !isClientGone(err)) this.#reply.log.warn({ err }, 'SSE response error')
+    if (err !== undefined && !isClientGone(err)) this.#log.warn({ err }, 'SSE response error')
     if (this.#closed) { this.#finish(); return }
     // The client went away: stop the source and its upstream work at once.
-    this.#reply.log.debug('SSE client disconnected')
+    this.#log.debug('SSE client disconnected')
     this.#closed = true
     this.#reason = overflowed.has(this.#res) ? 'overflow' : 'client'
     this.#abort(new Error('client disconnected'))
@@ -430,11 +438,11 @@ export class SseStream implements SsePushTarget {
     if (!this.#started && this.#pending === '') {
       // Nothing yielded yet: an ordinary HTTP error through Fastify's error handler, with a JSON body.
       this.#cleanup()
-      this.#reply.send(err)
+      ;(this.#reply as FastifyReply).send(err)
       this.#finish()
       return
     }
-    this.#reply.log.error({ err }, 'SSE source failed after the stream started')
+    this.#log.error({ err }, 'SSE source failed after the stream started')
     this.#pending += errorFrame(err)
     this.#end()
   }
@@ -449,9 +457,9 @@ export class SseStream implements SsePushTarget {
     // settles, which the aborted signal makes happen for any upstream request given it.
     try {
       const r = it.return()
-      if (r instanceof Promise) r.catch((err) => this.#reply.log.debug({ err }, 'SSE source failed while closing'))
+      if (r instanceof Promise) r.catch((err) => this.#log.debug({ err }, 'SSE source failed while closing'))
     } catch (err) {
-      this.#reply.log.debug({ err }, 'SSE source failed while closing')
+      this.#log.debug({ err }, 'SSE source failed while closing')
     }
   }
 

@@ -185,6 +185,19 @@ t.test('an idle reader on the direct path gets heartbeats', async (t) => {
   t.same((await s.waitForEvents(2)).map((e) => e.data), ['one', 'two'], 'and live messages still')
 })
 
+t.test('a subscription sends its headers at once, before anything is published', async (t) => {
+  const { hub, url } = await serve(t, {})
+  const req = http.get(url, { agent: false, headers: { 'x-test': 'headers-first' } })
+  req.on('error', () => {})
+  t.teardown(() => req.destroy())
+  // Nothing is published: the response (an EventSource's `open`) must not wait for a message.
+  const [res] = await once(req, 'response', { signal: AbortSignal.timeout(PATIENCE_MS) }) as [IncomingMessage]
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-type'], 'text/event-stream; charset=utf-8')
+  t.equal(hub.stats().subscribers, 1, 'subscribed when the headers arrive')
+  t.equal(hub.stats().published, 0, 'and nothing was published')
+})
+
 t.test('a client that disconnects frees its subscription and its stream', async (t) => {
   const { hub, url, app } = await serve(t, {})
   const opening = Promise.all(Array.from({ length: 20 }, () => openStream(url)))
