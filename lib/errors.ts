@@ -34,6 +34,10 @@ export const SSE_ERR_INVALID_OPTION = createError<'SSE_ERR_INVALID_OPTION', 500,
 export const SSE_ERR_REPLY_SENT = createError<'SSE_ERR_REPLY_SENT', 500, []>(
   'SSE_ERR_REPLY_SENT', 'reply.sse() called on a reply that was already sent', 500)
 
+/** `hubRoute()` served a request on an instance where the plugin is not registered. */
+export const SSE_ERR_NOT_REGISTERED = createError<'SSE_ERR_NOT_REGISTERED', 500, [string]>(
+  'SSE_ERR_NOT_REGISTERED', '%s needs the fastify-sse-stream plugin registered on this instance: app.register(sse)', 500)
+
 /** The `Last-Event-ID` header or `lastEventId` query parameter is too long or has control characters. */
 export const SSE_ERR_INVALID_LAST_EVENT_ID = createError<'SSE_ERR_INVALID_LAST_EVENT_ID', 400, [string]>(
   'SSE_ERR_INVALID_LAST_EVENT_ID', 'Invalid Last-Event-ID: %s', 400)

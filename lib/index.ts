@@ -5,7 +5,8 @@ import fp from 'fastify-plugin'
 import { SSE_ERR_INVALID_LAST_EVENT_ID, SSE_ERR_TOO_MANY_STREAMS } from './errors.js'
 import { integerOption } from './internal/integer-option.js'
 import { resolveOptions } from './sse/options.js'
-import { SseStream, type SseSource, type SseStreamOptions, type StreamRegistry } from './sse/stream.js'
+import { kSseOpen, SseStream, type SseSource, type SseStreamOptions } from './sse/stream.js'
+import { StreamRegistry } from './sse/registry.js'
 
 export interface SsePluginOptions extends SseStreamOptions {
   /**
@@ -73,7 +74,7 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, opts) => {
   const defaults = resolveOptions(opts)
   const maxLastEventIdLength = integerOption('maxLastEventIdLength', opts.maxLastEventIdLength, DEFAULT_MAX_LAST_EVENT_ID, 1, 64 * 1024)
   const maxStreams = integerOption('maxStreams', opts.maxStreams, 0, 0)
-  const registry: StreamRegistry = { open: new Set() }
+  const registry = new StreamRegistry<SseStream>()
 
   fastify.decorateRequest('lastEventId', {
     getter (this: FastifyRequest & { [kLastEventId]?: string | null }) {
@@ -88,13 +89,21 @@ const plugin: FastifyPluginAsync<SsePluginOptions> = async (fastify, opts) => {
 
   fastify.decorate('sseOpenStreams', { getter: () => registry.open.size })
 
-  fastify.decorateReply('sse', function (this: FastifyReply, source: SseSource, options?: SseStreamOptions) {
+  /** The stream for a `reply.sse()` call, or undefined when `maxStreams` turned it away (answered 503). */
+  function streamFor (reply: FastifyReply, options: SseStreamOptions | undefined): SseStream | undefined {
     const resolved = options === undefined ? defaults : resolveOptions(options, defaults)
     if (maxStreams !== 0 && registry.open.size >= maxStreams) {
-      this.header('retry-after', String(TOO_MANY_RETRY_AFTER_S)).send(new SSE_ERR_TOO_MANY_STREAMS(maxStreams))
-      return Promise.resolve()
+      reply.header('retry-after', String(TOO_MANY_RETRY_AFTER_S)).send(new SSE_ERR_TOO_MANY_STREAMS(maxStreams))
+      return undefined
     }
-    return new SseStream(this, resolved, registry).run(source)
+    return new SseStream(reply, resolved, registry)
+  }
+
+  fastify.decorateReply('sse', function (this: FastifyReply, source: SseSource, options?: SseStreamOptions) {
+    return streamFor(this, options)?.run(source) ?? Promise.resolve()
+  })
+  fastify.decorateReply(kSseOpen, function (this: FastifyReply, source: SseSource, options?: SseStreamOptions) {
+    streamFor(this, options)?.open(source)
   })
 
   // End open streams before the server stops accepting, or `close()` would wait on them forever.

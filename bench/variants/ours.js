@@ -1,6 +1,6 @@
 // `ours`: fastify-sse-stream from ../../dist (run `npm run build` first; `npm run bench` does).
 // A stream is `reply.sse(asyncGenerator)`; a broadcast goes through the hub the way docs/hub.md
-// shows it, `reply.sse(hubSource(hub, { topics }))`: encoded once, the same frame to every
+// shows it, `app.get(path, hubRoute(hub, { topics }))`: encoded once, the same frame to every
 // subscriber, bounded queues, history for Last-Event-ID.
 import Fastify from 'fastify'
 import sse from '../../dist/lib/index.js'
@@ -13,8 +13,8 @@ const HUB = { historySize: 1000, maxQueueBytes: 1024 * 1024 }
 
 async function loadHub () {
   try {
-    const [{ createHub }, { hubSource }] = await Promise.all([import('../../dist/lib/hub/hub.js'), import('../../dist/lib/hub/source.js')])
-    return { hub: createHub(HUB), hubSource }
+    const [{ createHub }, { hubRoute }] = await Promise.all([import('../../dist/lib/hub/hub.js'), import('../../dist/lib/hub/source.js')])
+    return { hub: createHub(HUB), hubRoute }
   } catch {
     return undefined
   }
@@ -29,8 +29,8 @@ export async function create () {
     return reply.sse(source(kind, Number(request.query.n), SHAPE[kind]))
   })
   if (fanOut !== undefined) {
-    const { hub, hubSource } = fanOut
-    app.get('/sub', (request, reply) => reply.sse(hubSource(hub, { topics: TOPIC })))
+    const { hub, hubRoute } = fanOut
+    app.get('/sub', hubRoute(hub, { topics: TOPIC }))
   }
   return {
     listen: () => app.listen({ port: 0, host: '127.0.0.1' }).then(() => app.server.address().port),

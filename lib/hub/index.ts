@@ -2,4 +2,4 @@
 // (docs/hub.md). The Redis implementation of the same interface is `fastify-sse-stream/redis`.
 export { createHub } from './hub.js'
 export type { Hub, HubMessage, HubOptions, HubStats, SubscribeOptions, OverflowPolicy } from './hub.js'
-export { hubSource, type HubSourceOptions } from './source.js'
+export { hubRoute, hubSource, type HubSourceOptions } from './source.js'

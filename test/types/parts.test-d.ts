@@ -3,7 +3,7 @@
 import Fastify from 'fastify'
 import OpenAI from 'openai'
 import sse from 'fastify-sse-stream'
-import { createHub, hubSource, type Hub, type HubStats } from 'fastify-sse-stream/hub'
+import { createHub, hubRoute, hubSource, type Hub, type HubStats } from 'fastify-sse-stream/hub'
 import { createGenerations, type Generations } from 'fastify-sse-stream/generations'
 import { generate, streamEvents, SseHttpError, type Done, type SseEvent } from 'fastify-sse-stream/client'
 import { connectRedis, createRedisHub, createRedisGenerations } from 'fastify-sse-stream/redis'
@@ -21,6 +21,10 @@ expectExact<HubStats>()(hub.stats())
 const app = Fastify()
 await app.register(sse)
 app.get('/quotes', (request, reply) => reply.sse(hubSource(hub, { topics: ['quotes'] })))
+app.get('/news', hubRoute(hub, { topics: 'news', overflow: 'drop' }))
+app.get('/topic', hubRoute(hub, (request) => ({ topics: String((request.query as { t?: string }).t) })))
+// @ts-expect-error lastEventId comes from the request, not the options
+app.get('/wrong', hubRoute(hub, { topics: 'news', lastEventId: '1' }))
 
 const generations = createGenerations({ graceMs: 1000 })
 const asInterface: Generations = generations
