@@ -10,7 +10,7 @@ import { integerOption } from '../internal/integer-option.js'
 import { TopicHistory, type HubEntry } from './history.js'
 import { formatId, newEpoch, parseId } from './id.js'
 import { Fanout } from './fanout.js'
-import { Subscriber, type OverflowPolicy, type SubscriberHost } from './subscriber.js'
+import { allSubscribers, Subscriber, type OverflowPolicy, type SubscriberHost } from './subscriber.js'
 import { channels, report, type HubMeter } from '../metrics/channels.js'
 
 export type { OverflowPolicy } from './subscriber.js'
@@ -193,7 +193,8 @@ export function createHub (opts: HubOptions = {}): Hub {
 
   const epoch = newEpoch()
   const topics = new Map<string, Topic>()
-  const subscribers = new Set<Subscriber>()
+  // Subscribers live in their topics' sets; this counts them (a subscriber to several, once).
+  let subscriberCount = 0
   let seq = 0
   // Topics dropped once empty leave their eviction point here, so an old cursor is still caught.
   let forgottenSeq = 0
@@ -207,13 +208,14 @@ export function createHub (opts: HubOptions = {}): Hub {
     counters,
     meter,
     detach (sub) {
-      subscribers.delete(sub)
+      let attached = false
       for (const name of sub.topics) {
         const topic = topics.get(name)
-        if (topic === undefined) continue
-        topic.subscribers.delete(sub)
+        if (topic === undefined || !topic.subscribers.delete(sub)) continue
+        attached = true
         forgetIfIdle(name, topic)
       }
+      if (attached) subscriberCount--
     }
   }
 
@@ -312,7 +314,7 @@ export function createHub (opts: HubOptions = {}): Hub {
       sub.end()
       return sub
     }
-    subscribers.add(sub)
+    subscriberCount++
     for (const name of names) topicOf(name).subscribers.add(sub)
     report(channels.hubSeen, () => meter)
     return sub
@@ -320,7 +322,7 @@ export function createHub (opts: HubOptions = {}): Hub {
 
   function stats (): HubStats {
     return hubStats(closed ? 'closed' : 'up', epoch, seq === 0 ? '' : formatId(epoch, seq),
-      { topics: topics.size, subscribers: subscribers.size, published }, fanout.flushes, counters)
+      { topics: topics.size, subscribers: subscriberCount, published }, fanout.flushes, counters)
   }
 
   return {
@@ -331,7 +333,7 @@ export function createHub (opts: HubOptions = {}): Hub {
     close: async () => {
       closed = true
       fanout.flush()
-      for (const sub of [...subscribers]) sub.end()
+      for (const sub of allSubscribers(topics.values())) sub.end()
       topics.clear()
     }
   }

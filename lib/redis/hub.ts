@@ -19,7 +19,7 @@ import { checkSubscribe, hubStats, resolveHubOptions, type Hub, type HubMessage,
 import { Fanout } from '../hub/fanout.js'
 import { formatId, newEpoch } from '../hub/id.js'
 import { joinScript, publishScript } from './hub-scripts.js'
-import { Subscriber, type SubscriberHost } from '../hub/subscriber.js'
+import { allSubscribers, Subscriber, type SubscriberHost } from '../hub/subscriber.js'
 import { StreamReader, type StreamEntry, type StreamWatch } from './stream-reader.js'
 import { channels, report, type HubMeter } from '../metrics/channels.js'
 
@@ -78,7 +78,8 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
   const streamKey = (topic: string): string => prefix + 't:' + topic
 
   const topics = new Map<string, Topic>()
-  const subscribers = new Set<Subscriber>()
+  // Subscribers live in their topics' sets; this counts them (a subscriber to several, once).
+  let subscriberCount = 0
   const counters = { overflows: 0, dropped: 0, conflated: 0, queuedBytes: 0 }
   const meter: HubMeter = { backplane: 'redis', stats: () => stats() }
   const fanout = new Fanout({ lingerMs, maxBatchBytes, subscribersOf: (name) => topics.get(name)?.subscribers, meter })
@@ -115,22 +116,23 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
     counters,
     meter,
     detach (sub) {
-      subscribers.delete(sub)
+      let attached = false
       for (const name of sub.topics) {
         const topic = topics.get(name)
-        if (topic === undefined) continue
-        topic.subscribers.delete(sub)
+        if (topic === undefined || !topic.subscribers.delete(sub)) continue
+        attached = true
         if (topic.subscribers.size === 0) {
           topic.watch?.close()
           topics.delete(name)
         }
       }
+      if (attached) subscriberCount--
     }
   }
 
   function failAll (why: string, except?: Subscriber): void {
     const err = unavailable(why)
-    for (const sub of [...subscribers]) if (sub !== except) sub.fail(err, lead())
+    for (const sub of allSubscribers(topics.values())) if (sub !== except) sub.fail(err, lead())
   }
 
   /**
@@ -234,7 +236,7 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
       sub.end()
       return sub
     }
-    subscribers.add(sub)
+    subscriberCount++
     for (const name of names) {
       let topic = topics.get(name)
       if (topic === undefined) topics.set(name, topic = { subscribers: new Set(), start: 0 })
@@ -299,7 +301,7 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
 
   function stats (): HubStats {
     return hubStats(closed ? 'closed' : redis.status === 'ready' && reader.connected ? 'up' : 'down',
-      epoch, lastId, { topics: topics.size, subscribers: subscribers.size, published }, fanout.flushes, counters)
+      epoch, lastId, { topics: topics.size, subscribers: subscriberCount, published }, fanout.flushes, counters)
   }
 
   async function last (topic: string): Promise<HubRecord | undefined> {
@@ -326,7 +328,7 @@ export function createRedisHub (opts: RedisHubOptions): Hub {
       closed = true
       drain()
       fanout.flush()
-      for (const sub of [...subscribers]) sub.end()
+      for (const sub of allSubscribers(topics.values())) sub.end()
       topics.clear()
       redis.off('ready', loadScripts)
       await reader.close()
