@@ -130,7 +130,12 @@ function serialized (data: unknown, serialize: Serializer): string {
  * Throws a coded error for a field that would corrupt the stream; never strips silently.
  */
 export function encode (message: SseInput, serialize: Serializer = JSON.stringify): string {
-  if (typeof message === 'string') return wellFormed(encodeData(message)) + '\n'
+  if (typeof message === 'string') {
+    // The common case of a token: checked while still flat (a check of the joined frame would
+    // flatten it first) and joined once.
+    if (!hasLineBreak(message)) return 'data: ' + wellFormed(message) + '\n\n'
+    return wellFormed(encodeData(message)) + '\n'
+  }
   if (message instanceof SseFrame) return message.text
   if (message === null || typeof message !== 'object' || Array.isArray(message) || ArrayBuffer.isView(message)) {
     throw new SSE_ERR_INVALID_MESSAGE(describeMessage(message))
