@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { caseChart } from './lib/chart.js'
-import { CEILINGS, columns, LABEL } from './lib/cases.js'
+import { CEILINGS, columns, LABEL, PROBED } from './lib/cases.js'
 
 const [file, dir] = process.argv.slice(2)
 if (dir === undefined) {
@@ -15,6 +15,6 @@ mkdirSync(dir, { recursive: true })
 for (const c of run.cases) {
   const variants = [...new Set(c.results.map((r) => r.variant))]
   const order = Object.keys(LABEL).filter((v) => variants.includes(v))
-  writeFileSync(join(dir, `${c.id}.svg`), caseChart(c, c.results, order, { columns, LABEL, ceilings: CEILINGS }))
+  writeFileSync(join(dir, `${c.id}.svg`), caseChart(c, c.results, order, { columns, LABEL, ceilings: CEILINGS, probed: PROBED }))
 }
 console.error(`${run.cases.length} charts written to ${dir}`)

@@ -10,7 +10,7 @@ import os from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { CEILINGS, cases, columns, EXTRA_VARIANTS, LABEL, NOT_PEERS, TARGETS, VARIANTS } from './lib/cases.js'
+import { CEILINGS, cases, columns, EXTRA_VARIANTS, LABEL, NOT_PEERS, PROBED, TARGETS, VARIANTS } from './lib/cases.js'
 import { caseChart } from './lib/chart.js'
 import { summary } from './lib/stats.js'
 import { ctl } from './lib/ctl.js'
@@ -303,8 +303,7 @@ function onScreen () {
     const verdict = target === undefined || target[0] !== key || !Number.isFinite(ours / raw)
       ? ''
       : `  target ${target[2] === 'max' ? '≤' : '≥'} ${target[1]}× ${(target[2] === 'max' ? ours / raw <= target[1] : ours / raw >= target[1]) ? 'met' : 'MISSED'}`
-    // The probe is a ceiling only where it does the same work the fastest way (S1-S3), not for S4.
-    const probe = CEILINGS[p.case.id] === undefined ? NaN : med('raw-joined')
+    const probe = PROBED.includes(p.case.scenario) ? med('raw-joined') : NaN
     const ceiling = Number.isFinite(probe) && Number.isFinite(raw)
       ? `  ceiling ${x(probe)} (measured)`
       : CEILINGS[p.case.id] === undefined ? '' : `  ceiling ${CEILINGS[p.case.id].ratio}× (noted)`
@@ -349,7 +348,7 @@ const chartDir = args.charts ?? (quick ? undefined : join(here, 'results', 'char
 if (chartDir !== undefined) {
   mkdirSync(chartDir, { recursive: true })
   for (const p of plan) {
-    writeFileSync(join(chartDir, `${p.case.id}.svg`), caseChart(p.case, results.get(p.case.id), p.variants, { columns, LABEL, ceilings: CEILINGS }))
+    writeFileSync(join(chartDir, `${p.case.id}.svg`), caseChart(p.case, results.get(p.case.id), p.variants, { columns, LABEL, ceilings: CEILINGS, probed: PROBED }))
   }
   console.error(`charts written to ${chartDir}`)
 }

@@ -2,6 +2,11 @@
 // same code paths small enough for CI (< 30 s; CI must never assert on its timings).
 
 export const VARIANTS = ['raw', 'raw-joined', 'fastify-raw', 'fastify-sse', 'fastify-sse-v2', 'better-sse', 'ours']
+/**
+ * Scenarios where `raw-joined` does the same work the fastest way we know, so its figure is the
+ * ceiling (S1-S3); in S4 it is just another server without queues.
+ */
+export const PROBED = ['s1', 's2', 's3']
 /** Not competitors: the baselines, the ceiling probe and ourselves (the summary's "best peer" skips them). */
 export const NOT_PEERS = ['raw', 'raw-joined', 'fastify-raw', 'ours', 'ours-metrics']
 /** Run only when asked for (`--variants` or `--metrics`): ours with metrics collected. */

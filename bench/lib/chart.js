@@ -64,7 +64,7 @@ export function barChart ({ title, subtitle, unit, better, bars, raw, ceiling })
 }
 
 /** The chart of one case from bench/run.js's results: its first ratio column (or first column). */
-export function caseChart (c, results, variants, { columns, LABEL, ceilings }) {
+export function caseChart (c, results, variants, { columns, LABEL, ceilings, probed = [] }) {
   const cols = columns(c)
   const [key, heading] = cols.find((col) => col[3]) ?? cols[0]
   const median = (variant) => summary(results.filter((r) => r.variant === variant && r.ok).map((r) => r.metrics?.[key])).median
@@ -76,8 +76,7 @@ export function caseChart (c, results, variants, { columns, LABEL, ceilings }) {
   }))
   const raw = median('raw')
   const known = ceilings[c.id]
-  // The probe is a ceiling only where it does the same work the fastest way (S1-S3), not for S4.
-  const probe = known === undefined ? NaN : median('raw-joined')
+  const probe = probed.includes(c.scenario) ? median('raw-joined') : NaN
   const ceiling = Number.isFinite(probe)
     ? { value: probe, label: 'measured by the probe (raw, joined)' }
     : known !== undefined && Number.isFinite(raw) ? { value: raw * known.ratio, label: known.label } : undefined
