@@ -106,7 +106,7 @@ t.test('the plugin streams over a real socket, with the hub, read by the package
   const { run: r, result } = await script(project, 'stream.mjs', `
     import Fastify from 'fastify'
     import sse from 'fastify-sse-stream'
-    import { createHub, hubSource } from 'fastify-sse-stream/hub'
+    import { createHub, hubRoute } from 'fastify-sse-stream/hub'
     import { streamEvents } from 'fastify-sse-stream/client'
     const app = Fastify()
     await app.register(sse)
@@ -114,7 +114,7 @@ t.test('the plugin streams over a real socket, with the hub, read by the package
     app.get('/count', (request, reply) => reply.sse(async function * () {
       for (let n = 1; n <= 3; n++) yield { event: 'n', id: n, data: { n } }
     }))
-    app.get('/news', (request, reply) => reply.sse(hubSource(hub, { topics: ['news'] })))
+    app.get('/news', hubRoute(hub, { topics: ['news'] }))
     await app.listen({ port: 0, host: '127.0.0.1' })
     const base = 'http://127.0.0.1:' + app.server.address().port
     const counted = []
