@@ -11,16 +11,26 @@
 // client must get every token, in order, and the end of its answer.
 //
 //   node bench/scenarios/relay.js [--generations 1000] [--tokens 200] [--modes raw,off,memory,redis]
+//                                 [--cpu-prof] [--heap-snapshot]
+//
+// --cpu-prof writes the server's profile of each mode to bench/profiles/relay-<mode>.cpuprofile, with
+// the window of phase 2 beside it (`node bench/profile-summary.js FILE` reads only that part).
+// --heap-snapshot writes the server's heap before and after phase 1's opening to
+// bench/profiles/relay-<mode>-{before,open}.heapsnapshot (`node bench/heap-diff.js BEFORE OPEN 1000`).
+// run() takes the same as `{ profileDir, cpuProf, heapSnapshot }`.
 //
 // Needs a built dist/ (npm run build); redis-server for the Redis mode (skipped without it).
-import { existsSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
+import { join } from 'node:path'
+import v8 from 'node:v8'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { openMany, SseReader } from '../lib/sse-reader.js'
 import { startNode, placement } from '../lib/spawn.js'
 import { quantile, sorted } from '../lib/stats.js'
+import { nowUs } from '../lib/payload.js'
 import { startRedis } from './redis-fanout.js'
 
 const self = fileURLToPath(import.meta.url)
@@ -41,11 +51,24 @@ function stats () {
   return { heap: m.heapUsed + m.external, rss: m.rss, cpuUs: cpu.user + cpu.system }
 }
 
+/** The server's control paths beside /events: stats, a heap snapshot, a clean exit (which writes --cpu-prof). */
+function control (url, res) {
+  if (url === '/stats') { res.end(JSON.stringify(stats())); return true }
+  if (url.startsWith('/snapshot?')) {
+    stats()
+    v8.writeHeapSnapshot(new URL(url, 'http://x').searchParams.get('file'))
+    res.end('{}')
+    return true
+  }
+  if (url === '/exit') { res.end('{}', () => process.exit(0)); return true }
+  return false
+}
+
 // ── the server side: `node relay.js --serve <mode> <upstream port> [redis url]` ──
 async function serveRaw (upstreamPort) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity })
   const server = http.createServer((req, res) => {
-    if (req.url === '/stats') { res.end(JSON.stringify(stats())); return }
+    if (control(req.url, res)) return
     const prompt = new URL(req.url, 'http://x').searchParams.get('prompt') ?? ''
     const up = http.request({ host: '127.0.0.1', port: upstreamPort, method: 'POST', path: '/v1/chat/completions', agent, headers: { 'content-type': 'application/json' } }, (upRes) => {
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
@@ -94,7 +117,7 @@ async function serveOurs (mode, upstreamPort, redisUrl) {
     maxGenerations: { perClient: 0, total: 0 },
     resume
   })
-  app.get('/stats', async () => stats())
+  for (const path of ['/stats', '/snapshot', '/exit']) app.get(path, (request, reply) => { reply.hijack(); control(request.url, reply.raw) })
   await app.listen({ port: 0, host: '127.0.0.1' })
   console.log(app.server.address().port)
 }
@@ -105,12 +128,16 @@ async function get (port, path) {
   return res.json()
 }
 
-async function measure ({ mode, generations, tokens, redisUrl, timeoutMs }) {
+async function measure ({ mode, generations, tokens, redisUrl, timeoutMs, profileDir, cpuProf, heapSnapshot }) {
   const upstream = startNode([root + 'bench/lib/fake-openai.js', String(tokens)], placement?.client)
   const upstreamPort = Number(await upstream.nextLine(20_000))
-  const server = startNode(['--expose-gc', self, '--serve', mode, String(upstreamPort), redisUrl ?? ''], placement?.server)
+  const name = `relay-${mode}`
+  const prof = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []
+  const server = startNode(['--expose-gc', ...prof, self, '--serve', mode, String(upstreamPort), redisUrl ?? ''], placement?.server)
+  let port
+  const snapshot = async (which) => { if (heapSnapshot) await get(port, `/snapshot?file=${encodeURIComponent(join(profileDir, `${name}-${which}.heapsnapshot`))}`) }
   try {
-    const port = Number(await server.nextLine(20_000))
+    port = Number(await server.nextLine(20_000))
     // Warm up (JIT, the SDK's first request, connection pools), as a server that has been running is.
     const warm = await openMany(50, 50, (i) => new SseReader({ port, path: `/events?prompt=warm%20w${i}`, deferParse: true, onEvent: () => {} }))
     await sleep(300)
@@ -118,6 +145,7 @@ async function measure ({ mode, generations, tokens, redisUrl, timeoutMs }) {
     await Promise.race([Promise.all(warm.map((r) => r.closed)), sleep(20_000)])
     for (const r of warm) r.close()
     await get(upstreamPort, '/reset')
+    await snapshot('before')
     const base = await get(port, '/stats')
     let first = 0
     let done = 0
@@ -145,9 +173,13 @@ async function measure ({ mode, generations, tokens, redisUrl, timeoutMs }) {
     // All open, each with its first token, the rest held back by the upstream.
     await sleep(200)
     const open = await get(port, '/stats')
+    await snapshot('open')
+    const phase2 = nowUs()
     await get(upstreamPort, '/go')
     while (done < generations && Date.now() < deadline) await sleep(20)
     const end = await get(port, '/stats')
+    // The part of the profile to read (bench/profile-summary.js): phase 2, the tokens relayed.
+    if (cpuProf) writeFileSync(join(profileDir, `${name}.window.json`), JSON.stringify([phase2, nowUs()]))
     const { firstAt } = await get(upstreamPort, '/stats')
     let bad = 0
     let firstError
@@ -174,13 +206,19 @@ async function measure ({ mode, generations, tokens, redisUrl, timeoutMs }) {
       rssKBPerOpenGeneration: (open.rss - base.rss) / 1024 / generations
     }
   } finally {
+    // A clean exit writes the profile; a kill would not.
+    if (cpuProf && port !== undefined) {
+      await get(port, '/exit').catch(() => {})
+      await Promise.race([server.exited, sleep(20_000)])
+    }
     server.child.kill('SIGKILL')
     upstream.child.kill('SIGKILL')
   }
 }
 
-export async function run ({ generations = 1000, tokens = 200, modes = MODES, timeoutMs = 120_000, onProgress } = {}) {
+export async function run ({ generations = 1000, tokens = 200, modes = MODES, timeoutMs = 120_000, onProgress, profileDir = join(root, 'bench/profiles'), cpuProf = false, heapSnapshot = false } = {}) {
   const results = { generations, tokens }
+  if (cpuProf || heapSnapshot) mkdirSync(profileDir, { recursive: true })
   let redis
   try {
     for (const mode of modes) {
@@ -188,7 +226,7 @@ export async function run ({ generations = 1000, tokens = 200, modes = MODES, ti
       if (mode === 'redis') redis ??= await startRedis()
       const t = performance.now()
       try {
-        results[mode] = await measure({ mode, generations, tokens, redisUrl: redis?.url, timeoutMs })
+        results[mode] = await measure({ mode, generations, tokens, redisUrl: redis?.url, timeoutMs, profileDir, cpuProf, heapSnapshot })
       } catch (err) {
         results[mode] = { ok: false, failures: generations, firstError: String(err.message ?? err) }
       }
@@ -222,11 +260,13 @@ if (process.argv[1] === self && process.argv[2] === '--serve') {
   if (mode === 'raw') await serveRaw(Number(upstreamPort))
   else await serveOurs(mode, Number(upstreamPort), redisUrl)
 } else if (process.argv[1] === self) {
-  const { values } = parseArgs({ options: { generations: { type: 'string' }, tokens: { type: 'string' }, modes: { type: 'string' } } })
+  const { values } = parseArgs({ options: { generations: { type: 'string' }, tokens: { type: 'string' }, modes: { type: 'string' }, 'cpu-prof': { type: 'boolean' }, 'heap-snapshot': { type: 'boolean' } } })
   const r = await run({
     generations: Number(values.generations ?? 1000),
     tokens: Number(values.tokens ?? 200),
     modes: values.modes?.split(',') ?? MODES,
+    cpuProf: values['cpu-prof'] === true,
+    heapSnapshot: values['heap-snapshot'] === true,
     onProgress: (mode, x, ms) => console.error(`relay ${mode}: ${x.ok ? 'ok' : 'FAILED ' + x.firstError} (${(ms / 1000).toFixed(1)} s)`)
   })
   console.log(relayTable(r))

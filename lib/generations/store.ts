@@ -17,8 +17,17 @@ import { channels, report } from '../metrics/channels.js'
 /** One event of a generation, before it gets its id. */
 export type GenerationEvent = Omit<SseMessage, 'id'>
 
-/** Produces a generation's events; must stop when `signal` aborts (pass it upstream). */
-export type Producer = (signal: AbortSignal) => AsyncIterable<GenerationEvent>
+/**
+ * Produces a generation's events; must stop when `signal` aborts (pass it upstream). It may yield
+ * an array of events that came together (one upstream read): each still gets its own id, and the
+ * store handles them at once (one wake of the followers, one write to Redis).
+ */
+export type Producer = (signal: AbortSignal) => AsyncIterable<GenerationEvent | readonly GenerationEvent[]>
+
+/** The events of one item a producer yielded. */
+export function eventsOf (item: GenerationEvent | readonly GenerationEvent[]): readonly GenerationEvent[] {
+  return Array.isArray(item) ? item : [item as GenerationEvent]
+}
 
 export interface GenerationStoreOptions {
   /**
@@ -124,9 +133,11 @@ export class Generation {
   async run (produce: Producer): Promise<void> {
     const { maxEvents } = this.#store.limits
     try {
-      for await (const event of produce(this.signal)) {
-        if (this.#frames.length >= maxEvents) throw new Error(`generation exceeded ${maxEvents} events`)
-        this.#frames.push(encode({ ...event, id: `${this.id}:${this.#frames.length + 1}` }))
+      for await (const item of produce(this.signal)) {
+        for (const event of eventsOf(item)) {
+          if (this.#frames.length >= maxEvents) throw new Error(`generation exceeded ${maxEvents} events`)
+          this.#frames.push(encode({ ...event, id: `${this.id}:${this.#frames.length + 1}` }))
+        }
         this.#notify()
       }
     } catch (err) {

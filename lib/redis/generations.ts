@@ -25,7 +25,7 @@ import { encode, SseFrame } from '../sse/encoder.js'
 import { errorFrame } from '../sse/stream.js'
 import { SSE_ERR_GENERATION_INTERRUPTED, SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { integerOption } from '../internal/integer-option.js'
-import { parseEventId, retryLead, type GenerationStoreOptions, type Generations, type Lookup, type Producer } from '../generations/store.js'
+import { eventsOf, parseEventId, retryLead, type GenerationStoreOptions, type Generations, type Lookup, type Producer } from '../generations/store.js'
 import { backoff, backplaneOptions } from './connect.js'
 import { RedisScript } from './script.js'
 import { StreamReader, type StreamEntry, type StreamWatch } from './stream-reader.js'
@@ -48,17 +48,28 @@ export interface RedisGenerationsOptions extends GenerationStoreOptions {
 // Both scripts return -1 when the generation is gone from Redis (expired, or Redis lost its data),
 // 0 when there is nothing to do (a retry of a write that was applied), 1 when they wrote.
 
-// KEYS: meta, log. ARGV: seq, frame, expiry ms.
+// KEYS: meta, log. ARGV: the first frame's seq, expiry ms, then the frames, in order. A batch is
+// applied whole or not at all (a script is atomic), and frames Redis already has (a retry of a write
+// that timed out but was applied) are skipped, so a retried batch neither loses nor repeats one.
 const appendScript = new RedisScript(`
 local n = redis.call('HGET', KEYS[1], 'n')
 if not n then return -1 end
-if tonumber(n) >= tonumber(ARGV[1]) then return 0 end
-redis.call('XADD', KEYS[2], ARGV[1] .. '-0', 'f', ARGV[2])
-redis.call('HSET', KEYS[1], 'n', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+n = tonumber(n)
+local first = tonumber(ARGV[1])
+local last = first + #ARGV - 3
+if n >= last then return 0 end
+for seq = math.max(n + 1, first), last do
+  redis.call('XADD', KEYS[2], seq .. '-0', 'f', ARGV[seq - first + 3])
+end
+redis.call('HSET', KEYS[1], 'n', last)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 `)
+
+// The most frames one write carries, and how many a producer may get ahead of Redis: past it, the
+// producer (and so the upstream) waits for the write in flight.
+const MAX_BATCH = 1024
 
 // KEYS: meta, log, alive. ARGV: end, ttl ms, '1' to write it only if the runner is not alive.
 // The end marker is entry n+1, right after the last frame.
@@ -185,6 +196,33 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     const expiry = ttlMs + graceMs
     let n = 0
     let end = 'done'
+    // Frames yielded but not yet in Redis: frame `written + i + 1` is `pending[i]`. One write is in
+    // flight at a time and carries everything pending when it starts, so what a producer yields
+    // within one turn of the event loop (or while the last write was out) is one script call, in
+    // order; a follower, here or elsewhere, sees a frame only once Redis has it.
+    let pending: string[] = []
+    let written = 0
+    let writing: Promise<void> | undefined
+    let failure: { err: unknown } | undefined
+    const write = async (): Promise<void> => {
+      while (pending.length > 0 && failure === undefined) {
+        const frames = pending
+        pending = []
+        const applied = await persist(() => appendScript.run(redis, [k.meta, k.log], [written + 1, expiry, ...frames]))
+        if (applied === -1) throw new SSE_ERR_GENERATION_INTERRUPTED('it is gone from Redis')
+        written += frames.length
+      }
+    }
+    const flush = (): Promise<void> => {
+      writing ??= write().catch((err) => {
+        // The producer stops; its error (not the abort) is how the generation ends.
+        failure = { err }
+        controller.abort(err)
+      }).finally(() => { writing = undefined })
+      return writing
+    }
+    let scheduled = false
+    const flushSoon = (): void => { scheduled = false; void flush() }
     // Stops, and nobody attached for the grace period, are noticed here (and stops at once by pub/sub).
     const tick = setInterval(() => {
       redis.pipeline().set(k.alive, '1', 'PX', outageMs).hget(k.meta, 'stop').exists(k.hb).exec().then((results) => {
@@ -196,15 +234,23 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
       }, () => {})
     }, tickMs)
     try {
-      for await (const event of produce(controller.signal)) {
+      for await (const item of produce(controller.signal)) {
         // Shutting down: what the producer says now (a `done: stopped`) is not the answer's end.
-        if (controller.signal.reason === closing) break
-        if (n >= maxEvents) throw new Error(`generation exceeded ${maxEvents} events`)
-        const frame = encode({ ...event, id: `${id}:${n + 1}` })
-        if (await persist(() => appendScript.run(redis, [k.meta, k.log], [n + 1, frame, expiry])) === -1) {
-          throw new SSE_ERR_GENERATION_INTERRUPTED('it is gone from Redis')
+        if (controller.signal.reason === closing || failure !== undefined) break
+        for (const event of eventsOf(item)) {
+          if (n >= maxEvents) throw new Error(`generation exceeded ${maxEvents} events`)
+          pending.push(encode({ ...event, id: `${id}:${n + 1}` }))
+          n++
         }
-        n++
+        // An array is what came together already: written at once. Single events are written on
+        // the next turn, so that the rest of this turn's joins them.
+        if (Array.isArray(item)) void flush()
+        else if (writing === undefined && !scheduled) {
+          scheduled = true
+          setImmediate(flushSoon)
+        }
+        // Redis is behind: hold the producer rather than buffer without bound.
+        while (pending.length >= MAX_BATCH && failure === undefined) await flush()
       }
     } catch (err) {
       if (!controller.signal.aborted) end = serializeError(err)
@@ -212,6 +258,9 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     } finally {
       clearInterval(tick)
       running.delete(id)
+      // Everything yielded goes to Redis before the end marker, which must follow the last frame.
+      while ((writing !== undefined || pending.length > 0) && failure === undefined) await flush()
+      if (failure !== undefined) end = serializeError(failure.err)
       // A rolling restart: followers, here or after reconnecting elsewhere, learn that the answer
       // is cut short instead of seeing it end as if complete.
       if (controller.signal.reason === closing) end = serializeError(new SSE_ERR_GENERATION_INTERRUPTED('the server running it shut down'))

@@ -12,15 +12,16 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import sse from '../../lib/index.js'
 import { loadPeer } from '../../lib/peer.js'
-import { streamChat, type ChatMessage } from './llm.js'
+import { relayChat, type ChatMessage } from './llm.js'
 import { metered } from './metered.js'
+import { gathered, type Push } from './gather.js'
 import type { UpstreamError } from './llm-errors.js'
 import { checkModel, createUpstreamResolver } from './upstream.js'
 import { createBudget } from './budget.js'
 import { resolveEventsOptions, type EventsOptions } from './options.js'
 import { SSE_ERR_GENERATION_NOT_FOUND, SSE_ERR_INVALID_TEXT, SSE_ERR_RATE_LIMITED } from './errors.js'
-import { parseEventId, retryLater, type GenerationEvent, type Generations, type Producer } from '../../lib/generations/store.js'
-import type { SseInput } from '../../lib/sse/encoder.js'
+import { parseEventId, retryLater, type GenerationEvent, type Generations } from '../../lib/generations/store.js'
+import { encode, SseFrame, type SseInput } from '../../lib/sse/encoder.js'
 import { eventsResponses, postBody, querystring, stopResponses } from './schema.js'
 import { DESCRIPTION, STOP_DESCRIPTION } from './descriptions.js'
 
@@ -73,45 +74,53 @@ const events: FastifyPluginAsync<EventsOptions> = async (app, opts) => {
     limited = [app.rateLimit({ max: o.rateLimit.max, timeWindow: o.rateLimit.timeWindowMs })]
   }
 
-  /** The answer's events, without ids: tokens, then `done` (also after a stop, saying so). */
-  async function * answer (chat: Chat, signal: AbortSignal): AsyncGenerator<GenerationEvent> {
+  /**
+   * The answer's events, without ids, pushed as they come: tokens, then `done` (also after a stop,
+   * saying so). Resolves when the answer is over.
+   */
+  async function answer (chat: Chat, signal: AbortSignal, push: Push<GenerationEvent>): Promise<void> {
     const json = chat.format === 'json'
     const upstream = await upstreamFor(signal, chat.model)
-    const tokens = metered(streamChat(upstream.client, {
-      model: upstream.model,
-      messages: chat.messages,
-      ...(chat.temperature !== undefined ? { temperature: chat.temperature } : {}),
-      ...(chat.max_tokens !== undefined ? { max_tokens: chat.max_tokens } : {})
-    }, { signal, firstTokenTimeoutMs, idleTimeoutMs, apiKey: upstream.apiKey }))
-    for await (const event of tokens) {
-      if (event.type === 'token') {
-        yield { data: json ? JSON.stringify(event.text) : event.text }
-      } else {
-        const { finish_reason: finishReason, usage, model } = event
-        yield { event: 'done', data: { finish_reason: finishReason, usage, model, demo } }
-        return
-      }
+    let finished = false
+    const meter = metered((event) => {
+      if (event.type === 'token') return push({ data: json ? JSON.stringify(event.text) : event.text })
+      finished = true
+      const { finish_reason: finishReason, usage, model } = event
+      return push({ event: 'done', data: { finish_reason: finishReason, usage, model, demo } })
+    })
+    try {
+      await relayChat(upstream.client, {
+        model: upstream.model,
+        messages: chat.messages,
+        ...(chat.temperature !== undefined ? { temperature: chat.temperature } : {}),
+        ...(chat.max_tokens !== undefined ? { max_tokens: chat.max_tokens } : {})
+      }, { signal, firstTokenTimeoutMs, idleTimeoutMs, apiKey: upstream.apiKey }, meter.sink)
+    } catch (err) {
+      meter.end(err)
+      throw err
     }
+    meter.end()
     // The upstream was aborted: by an explicit stop (or an abandoned generation), since a plain
     // disconnect without resuming leaves nobody to read this.
-    if (signal.aborted) yield { event: 'done', data: { finish_reason: 'stopped', usage: null, model: upstream.model, demo } }
+    if (!finished && signal.aborted) await push({ event: 'done', data: { finish_reason: 'stopped', usage: null, model: upstream.model, demo } })
   }
 
   /**
    * Takes a slot of the client's budget (or throws a 429) and gives the producer that frees it when
-   * the answer ends; `release` frees it at once, for a producer that will never run.
+   * the answer ends; `release` frees it at once, for a producer that will never run. The producer
+   * yields what the upstream sent within one turn of the event loop as one array (gather.ts).
    */
-  function budgeted (request: FastifyRequest, chat: Chat): { produce: Producer, release: () => void } {
+  function budgeted (request: FastifyRequest, chat: Chat): { produce: (signal: AbortSignal) => AsyncGenerator<GenerationEvent[]>, release: () => void } {
     const release = budget.take(clientOf(request))
     return {
       release,
-      produce: async function * (signal) {
+      produce: (signal) => gathered<GenerationEvent>(signal, async (push, inner) => {
         try {
-          yield * answer(chat, signal)
+          await answer(chat, inner, push)
         } finally {
           release()
         }
-      }
+      })
     }
   }
 
@@ -133,7 +142,22 @@ const events: FastifyPluginAsync<EventsOptions> = async (app, opts) => {
     const generation = randomBytes(16).toString('base64url')
     return reply.sse(({ signal }) => withRetryAfter(reply, async function * () {
       let seq = 0
-      for await (const event of budgeted(reply.request, chat).produce(signal)) yield { ...event, id: `${generation}:${++seq}` }
+      for await (const batch of budgeted(reply.request, chat).produce(signal)) {
+        // Tokens are encoded here, a batch as one frame: one pull of the stream per upstream read.
+        // `done` goes as a message, through the stream's own `serialize`.
+        let text = ''
+        for (const event of batch) {
+          const id = `${generation}:${++seq}`
+          if (typeof event.data === 'string') {
+            text += encode({ ...event, id })
+            continue
+          }
+          if (text !== '') yield new SseFrame(text)
+          text = ''
+          yield { ...event, id }
+        }
+        if (text !== '') yield new SseFrame(text)
+      }
     }))
   }
 

@@ -9,6 +9,7 @@ import { failedError, mapUpstreamError, NOT_OPENAI, timeoutError, type SdkErrors
 import { SSE_ERR_UPSTREAM_REJECTED } from './errors.js'
 import { loadPeer } from '../../lib/peer.js'
 import { TextRepair } from './text-repair.js'
+import { gathered } from './gather.js'
 
 export interface ChatMessage {
   role: 'system' | 'developer' | 'user' | 'assistant'
@@ -86,12 +87,26 @@ export async function firstModel (client: OpenAI, signal?: AbortSignal, apiKey?:
   throw Object.assign(new SSE_ERR_UPSTREAM_REJECTED(404, 'it lists no models; load one or set LLM_MODEL'), { upstream: client.baseURL })
 }
 
+/** Where `relayChat` hands each event, as it comes; a promise it returns holds the upstream until it settles. */
+export type ChatSink = (event: ChatEvent) => void | Promise<void>
+
 /**
  * Streams one chat completion. Yields `{ type: 'token' }` for every non-empty content delta, then one
  * `{ type: 'done' }` with the finish reason and usage (`stream_options.include_usage`). Throws coded
- * errors (routes/events/llm-errors.ts); returns quietly, without `done`, when `signal` aborts.
+ * errors (routes/events/llm-errors.ts); returns quietly, without `done`, when `signal` aborts. For
+ * callers that pull event by event; the route takes them from `relayChat` as they come.
  */
 export async function * streamChat (client: OpenAI, request: ChatRequest, opts: StreamChatOptions = {}): AsyncGenerator<ChatEvent> {
+  for await (const batch of gathered<ChatEvent>(opts.signal ?? new AbortController().signal, async (push, signal) => {
+    await relayChat(client, request, { ...opts, signal }, push)
+  }, 1)) yield * batch
+}
+
+/**
+ * `streamChat` pushing to `sink`: each event is handed over synchronously inside the SDK's loop,
+ * with no async step of ours per token. Resolves when the answer is over (or `signal` aborted).
+ */
+export async function relayChat (client: OpenAI, request: ChatRequest, opts: StreamChatOptions, sink: ChatSink): Promise<void> {
   const where = client.baseURL
   const firstMs = opts.firstTokenTimeoutMs ?? 60_000
   const idleMs = opts.idleTimeoutMs ?? 30_000
@@ -104,7 +119,7 @@ export async function * streamChat (client: OpenAI, request: ChatRequest, opts: 
   outer?.addEventListener('abort', onAbort, { once: true })
 
   // One timer, re-armed only when it fires: it measures silence from the upstream, and the time we
-  // spend suspended in `yield` (a slow client) counts as activity, not as upstream silence.
+  // spend waiting for the sink (a slow client) counts as activity, not as upstream silence.
   let expired: number | undefined
   let gotToken = false
   let last = performance.now()
@@ -114,7 +129,7 @@ export async function * streamChat (client: OpenAI, request: ChatRequest, opts: 
     const limit = gotToken ? idleMs : firstMs
     const silent = performance.now() - last
     if (!waiting) {
-      // Suspended in `yield`: the consumer is slow, the upstream is not silent.
+      // Waiting for the sink: the consumer is slow, the upstream is not silent.
       timer = setTimeout(check, limit)
     } else if (silent >= limit - 1) {
       expired = limit
@@ -154,17 +169,21 @@ export async function * streamChat (client: OpenAI, request: ChatRequest, opts: 
           clearTimeout(timer)
           timer = setTimeout(check, idleMs)
         }
-        waiting = false
-        yield { type: 'token', text: piece }
-        waiting = true
-        last = performance.now()
+        const held = sink({ type: 'token', text: piece })
+        if (held !== undefined) {
+          // The consumer is behind: time spent here is not upstream silence.
+          waiting = false
+          await held
+          waiting = true
+          last = performance.now()
+        }
       }
     }
     // An aborted SDK stream ends silently rather than throwing: find out why it ended.
     if (expired !== undefined) throw timeoutError(where, expired)
     if (gone()) return
     const rest = text.end()
-    if (rest !== '') yield { type: 'token', text: rest }
+    if (rest !== '') await sink({ type: 'token', text: rest })
     if (finishReason === undefined) {
       // A 200 whose body is not an event stream (a JSON answer, an HTML page) parses as no chunk at all.
       if (chunks === 0 && !contentType.includes('text/event-stream')) {
@@ -172,7 +191,7 @@ export async function * streamChat (client: OpenAI, request: ChatRequest, opts: 
       }
       throw failedError(where, 'the stream ended before the model finished (no finish_reason); see the LLM server\'s logs')
     }
-    yield { type: 'done', finish_reason: finishReason, usage, model }
+    await sink({ type: 'done', finish_reason: finishReason, usage, model })
   } catch (err) {
     if (expired !== undefined) throw timeoutError(where, expired)
     if (gone()) return
@@ -180,7 +199,7 @@ export async function * streamChat (client: OpenAI, request: ChatRequest, opts: 
   } finally {
     clearTimeout(timer)
     outer?.removeEventListener('abort', onAbort)
-    // Ends the upstream request if the consumer stopped early (`return()` after a disconnect).
+    // Ends the upstream request if the consumer stopped early (its signal aborted after a disconnect).
     controller.abort()
   }
 }

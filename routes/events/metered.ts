@@ -1,25 +1,26 @@
-// The LLM relay's metrics: time to first token, tokens per second, upstream errors by code. A
-// pass-through around `streamChat` that reports on lib/metrics/channels.ts; when nobody collects
-// metrics it returns the stream itself, so it costs nothing.
+// The LLM relay's metrics: time to first token, tokens per second, upstream errors by code. Wraps
+// the sink `relayChat` hands its events to and reports on lib/metrics/channels.ts; when nobody
+// collects metrics it returns the sink itself, so it costs nothing.
 import { llmEnd, llmToken, meterLlm } from '../../lib/metrics/channels.js'
-import type { ChatEvent } from './llm.js'
+import type { ChatSink } from './llm.js'
 
-export function metered (events: AsyncGenerator<ChatEvent>): AsyncGenerator<ChatEvent> {
+export interface MeteredSink {
+  sink: ChatSink
+  /** The answer is over; `error` is what it failed with, if it did. */
+  end: (error?: unknown) => void
+}
+
+const nothing = (): void => {}
+
+export function metered (sink: ChatSink): MeteredSink {
   const meter = meterLlm()
-  if (meter === undefined) return events
-  return (async function * () {
-    let error: unknown
-    try {
-      for await (const event of events) {
-        if (event.type === 'token') llmToken(meter)
-        else if (event.usage !== null && event.usage.completion_tokens > 0) meter.tokens = event.usage.completion_tokens
-        yield event
-      }
-    } catch (err) {
-      error = err
-      throw err
-    } finally {
-      llmEnd(meter, error as { code?: unknown } | undefined)
-    }
-  })()
+  if (meter === undefined) return { sink, end: nothing }
+  return {
+    sink: (event) => {
+      if (event.type === 'token') llmToken(meter)
+      else if (event.usage !== null && event.usage.completion_tokens > 0) meter.tokens = event.usage.completion_tokens
+      return sink(event)
+    },
+    end: (error) => llmEnd(meter, error as { code?: unknown } | undefined)
+  }
 }

@@ -182,3 +182,19 @@ t.test('a runaway producer fails at maxEvents', async (t) => {
   t.equal(text.split('data: x').length - 1, 3)
   t.match(text, /event: error\nid: [^\n]+:4\ndata: {"code":"SSE_ERR_INTERNAL"/, 'ends with an error, without internal detail')
 })
+
+t.test('events a producer yields together as an array each get their own id, and followers get them at once', async (t) => {
+  const store = new GenerationStore({ maxEvents: 5 })
+  t.teardown(() => store.close())
+  const g = store.start('me', async function * () {
+    yield [{ data: 'a' }, { data: 'b' }]
+    yield { data: 'c' }
+    yield [{ data: 'd' }, { data: 'e' }, { data: 'f' }]
+  })
+  const it = g.follow(0, new AbortController().signal)[Symbol.asyncIterator]()
+  let text = ''
+  for (let step = await it.next(); step.done !== true; step = await it.next()) text += step.value.text
+  const frames = ['a', 'b', 'c', 'd', 'e'].map((data, i) => `id: ${g.id}:${i + 1}\ndata: ${data}\n\n`).join('')
+  t.equal(text.slice(0, frames.length), frames, 'ids per event')
+  t.match(text.slice(frames.length), `event: error\nid: ${g.id}:6\n`, 'maxEvents counts events, not arrays')
+})

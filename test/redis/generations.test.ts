@@ -148,3 +148,53 @@ t.test('Redis lost mid-follow: the follower gets SSE_ERR_HUB_UNAVAILABLE, nothin
   const { data } = await collect(a.follow(again, 0, new AbortController().signal))
   t.same(data, ['again'], 'started on B after the restart, followed on A')
 })
+
+t.test('what a producer yields within one turn is one write, in order; a write Redis applied but answered too late is retried without a loss or a repeat', { skip: redisMissing() }, async (t) => {
+  const server = await startRedis(t)
+  // A short command timeout: a hung Redis fails the write in flight, which the store retries.
+  const ra = await connectRedis(server.url, { commandTimeoutMs: 150 })
+  const rb = await connectRedis(server.url)
+  const a = createRedisGenerations({ redis: ra, outageMs: 20_000 })
+  const b = createRedisGenerations({ redis: rb })
+  t.teardown(async () => { server.resume(); await Promise.all([a.close(), b.close()]); ra.disconnect(); rb.disconnect() })
+  const p = controlled()
+  const id = await a.start('me', p.produce)
+  const log = `sse:gen:${id}:log`
+  const monitor = await connectRedis(server.url)
+  t.teardown(() => monitor.disconnect())
+  p.push(...Array.from({ length: 20 }, (_, i) => ({ data: `a${i}` })))
+  await eventually(async () => await rb.xlen(log) === 20)
+  const entries = await rb.xrange(log, '-', '+')
+  t.same(entries.map(([entryId]) => entryId), Array.from({ length: 20 }, (_, i) => `${i + 1}-0`), 'one entry per frame, seq as the entry id')
+  const commands = Number((await monitor.info('commandstats')).match(/cmdstat_evalsha:calls=(\d+)/)?.[1])
+  t.ok(commands <= 3, `20 frames pushed together took ${commands} script calls in all (start included), not 20`)
+
+  // Hung mid-write: the batch reaches Redis, which applies it only when it wakes, after the
+  // client has given up on it and queued the same batch again.
+  server.pause()
+  p.push(...Array.from({ length: 20 }, (_, i) => ({ data: `b${i}` })))
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  server.resume()
+  p.push({ data: 'c' })
+  p.end()
+  const { data, ids } = await collect(b.follow(id, 0, new AbortController().signal))
+  const want = [...Array.from({ length: 20 }, (_, i) => `a${i}`), ...Array.from({ length: 20 }, (_, i) => `b${i}`), 'c']
+  t.same(data, want, 'every frame once, in order')
+  t.same(ids, want.map((_, i) => `${id}:${i + 1}`))
+  t.same(await b.lookup(`${id}:41`, 'me'), { status: 'finished' })
+})
+
+t.test('a client that resumes on another instance right after a batched write gets exactly the rest', { skip: redisMissing() }, async (t) => {
+  const { a, b } = await two(t)
+  const p = controlled()
+  const id = await a.start('me', p.produce)
+  p.push(...Array.from({ length: 50 }, (_, i) => ({ data: `t${i}` })))
+  // Cut as soon as the first frames arrive: whatever a follower saw, Redis has.
+  const seen = await collect(a.follow(id, 0, new AbortController().signal), (d) => d.length >= 1)
+  const last = seen.ids.at(-1)!
+  const after = Number(last.split(':')[1])
+  t.same(await b.lookup(last, 'me'), { status: 'resumable', id, after })
+  const rest = collect(b.follow(id, after, new AbortController().signal))
+  p.end()
+  t.same([...seen.data, ...(await rest).data], Array.from({ length: 50 }, (_, i) => `t${i}`))
+})
