@@ -93,6 +93,14 @@ export function failedError (where: string, detail: string): UpstreamError {
   return annotate(new SSE_ERR_UPSTREAM_FAILED(detail), where, undefined, undefined)
 }
 
+/** fetch with `redirect: 'error'` (llm.ts) met a redirect: `TypeError('fetch failed')` caused by it. */
+function redirected (err: unknown): boolean {
+  for (let e = err as { message?: unknown, cause?: unknown } | undefined, depth = 0; e != null && depth < 3; e = e.cause as typeof e, depth++) {
+    if (e.message === 'unexpected redirect') return true
+  }
+  return false
+}
+
 /** Drops the trailing full stop of a quoted message, so our own punctuation can follow it. */
 const clause = (text: string): string => text.replace(/[.!;:,\s]+$/, '')
 
@@ -104,6 +112,9 @@ export function mapUpstreamError (err: unknown, sdk: SdkErrors, where: string, a
   if ((err as any)?.code?.startsWith?.('SSE_ERR_') === true) return err as UpstreamError
   const wrap = <E extends Error>(coded: E): E & UpstreamError => annotate(coded, where, err, apiKey)
   if (err instanceof sdk.APIConnectionError) {
+    if (redirected(err.cause)) {
+      return wrap(new SSE_ERR_UPSTREAM_FAILED('it answered with a redirect, which is not followed; set LLM_BASE_URL to the URL it redirects to'))
+    }
     const code = networkCode(err.cause)
     if (code !== undefined && RESET.has(code)) {
       return wrap(new SSE_ERR_UPSTREAM_FAILED('it closed the connection before answering (connection reset); see the LLM server\'s logs'))

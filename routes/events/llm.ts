@@ -68,7 +68,11 @@ export async function createLlmClient (opts: LlmClientOptions): Promise<OpenAI> 
     apiKey: opts.apiKey ?? 'not-needed',
     maxRetries: opts.maxRetries ?? 0,
     // The SDK logs malformed chunks to the console itself; we report them as coded errors instead.
-    logLevel: 'off'
+    logLevel: 'off',
+    // A redirect is an error rather than followed: to be able to follow one, fetch keeps a copy of
+    // every request's body for the life of the answer (8 KB per open generation; bench: relay),
+    // and an API base URL that redirects is one to correct (llm-errors.ts says so).
+    fetchOptions: { redirect: 'error', window: null }
   })
 }
 

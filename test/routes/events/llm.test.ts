@@ -1,4 +1,6 @@
 import t from 'tap'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { createLlmClient, streamChat, firstModel, type ChatEvent } from '../../../routes/events/llm.js'
 import { startFakeUpstream, DEFAULT_TOKENS, type FakeUpstream } from '../../fixtures/fake-upstream.js'
 
@@ -167,4 +169,21 @@ t.test('firstModel maps an upstream failure to a coded error', async (t) => {
   const baseURL = f.baseURL
   await f.close() // nothing listens there any more
   await t.rejects(firstModel(await createLlmClient({ baseURL })), { code: 'SSE_ERR_UPSTREAM_UNREACHABLE' })
+})
+
+t.test('an upstream that answers with a redirect is an error saying so, and the redirect is not followed', async (t) => {
+  const f = await fake(t)
+  let asked = 0
+  const redirecting = http.createServer((req, res) => {
+    asked++
+    res.writeHead(307, { location: `${f.baseURL}/chat/completions` }).end()
+  })
+  await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => redirecting.close())
+  const baseURL = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/v1`
+  const { err } = await failure(streamChat(await createLlmClient({ baseURL }), ask))
+  t.equal(err.code, 'SSE_ERR_UPSTREAM_FAILED')
+  t.match(err.message, /redirect.*LLM_BASE_URL/)
+  t.equal(asked, 1)
+  t.equal(f.requests.length, 0, 'the place it pointed to was not asked')
 })
