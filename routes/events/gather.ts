@@ -26,6 +26,7 @@ export async function * gathered<T> (outer: AbortSignal, task: (push: Push<T>, s
   let wake: (() => void) | undefined
   let scheduled = false
   let room: (() => void) | undefined
+  let roomFree: Promise<void> | undefined
   // The consumer is gone: pushes are dropped and never hold the task (it is being aborted).
   let gone = false
   const poke = (): void => {
@@ -42,7 +43,9 @@ export async function * gathered<T> (outer: AbortSignal, task: (push: Push<T>, s
       scheduled = true
       setImmediate(poke)
     }
-    if (items.length >= max) return new Promise<void>((resolve) => { room = resolve })
+    // One promise for every push past max until the consumer takes them: a task that pushes several
+    // items before it awaits (one upstream read) must not lose the first one's resolver.
+    if (items.length >= max) return (roomFree ??= new Promise<void>((resolve) => { room = resolve }))
   }
   const settled = (): void => { ended = true; poke() }
   task(push, controller.signal).then(settled, (err) => { error = { err }; settled() })
@@ -53,6 +56,7 @@ export async function * gathered<T> (outer: AbortSignal, task: (push: Push<T>, s
         items = []
         const resolve = room
         room = undefined
+        roomFree = undefined
         resolve?.()
         yield batch
       } else if (ended) {

@@ -10,6 +10,7 @@ import { SSE_ERR_UPSTREAM_REJECTED } from './errors.js'
 import { loadPeer } from '../../lib/peer.js'
 import { TextRepair } from './text-repair.js'
 import { gathered } from './gather.js'
+import { readChunks } from './chunks.js'
 
 export interface ChatMessage {
   role: 'system' | 'developer' | 'user' | 'assistant'
@@ -146,44 +147,39 @@ export async function relayChat (client: OpenAI, request: ChatRequest, opts: Str
 
   let midStream = false
   try {
-    const { data: stream, response } = await client.chat.completions.create(
+    const response = await client.chat.completions.create(
       { ...request, stream: true, stream_options: { include_usage: true } },
-      { signal: controller.signal }).withResponse()
+      { signal: controller.signal }).asResponse()
     midStream = true
     const contentType = response.headers.get('content-type') ?? ''
     // An emoji split across two chunks arrives as lone surrogates: held back until whole.
     const text = new TextRepair()
-    let chunks = 0
     let finishReason: string | undefined
     let usage: ChatUsage | null = null
     let model = request.model
-    for await (const chunk of stream) {
-      last = performance.now()
-      chunks++
+    const chunks = await readChunks(response, errorsOf(client), (chunk) => {
       if (typeof chunk.model === 'string' && chunk.model !== '') model = chunk.model
       if (chunk.usage != null) usage = chunk.usage
       const choice = chunk.choices?.[0]
-      if (choice === undefined) continue
+      if (choice === undefined) return
       if (choice.finish_reason != null) finishReason = choice.finish_reason
       const piece = text.push(choice.delta?.content)
-      if (piece !== '') {
-        if (!gotToken) {
-          // From now on the idle limit applies; re-arm once so a shorter one is not missed.
-          gotToken = true
-          clearTimeout(timer)
-          timer = setTimeout(check, idleMs)
-        }
-        const held = sink({ type: 'token', text: piece })
-        if (held !== undefined) {
-          // The consumer is behind: time spent here is not upstream silence.
-          waiting = false
-          await held
-          waiting = true
-          last = performance.now()
-        }
+      if (piece === '') return
+      if (!gotToken) {
+        // From now on the idle limit applies; re-arm once so a shorter one is not missed.
+        gotToken = true
+        clearTimeout(timer)
+        timer = setTimeout(check, idleMs)
       }
-    }
-    // An aborted SDK stream ends silently rather than throwing: find out why it ended.
+      const held = sink({ type: 'token', text: piece })
+      if (held === undefined) return
+      // The consumer is behind: time spent waiting for it is not upstream silence.
+      waiting = false
+      return held.then(() => {
+        waiting = true
+        last = performance.now()
+      })
+    }, () => { last = performance.now() })
     if (expired !== undefined) throw timeoutError(where, expired)
     if (gone()) return
     const rest = text.end()
