@@ -25,7 +25,7 @@ import { encode, SseFrame } from '../sse/encoder.js'
 import { errorFrame } from '../sse/stream.js'
 import { SSE_ERR_GENERATION_INTERRUPTED, SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { integerOption } from '../internal/integer-option.js'
-import { eventsOf, parseEventId, retryLead, type GenerationStoreOptions, type Generations, type Lookup, type Producer } from '../generations/store.js'
+import { encodeWithId, eventsOf, parseEventId, retryLead, type GenerationStoreOptions, type Generations, type Lookup, type Producer } from '../generations/store.js'
 import { backoff, backplaneOptions } from './connect.js'
 import { RedisScript } from './script.js'
 import { StreamReader, type StreamEntry, type StreamWatch } from './stream-reader.js'
@@ -239,7 +239,7 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
         if (controller.signal.reason === closing || failure !== undefined) break
         for (const event of eventsOf(item)) {
           if (n >= maxEvents) throw new Error(`generation exceeded ${maxEvents} events`)
-          pending.push(encode({ ...event, id: `${id}:${n + 1}` }))
+          pending.push(encodeWithId(event, `${id}:${n + 1}`))
           n++
         }
         // An array is what came together already: written at once. Single events are written on

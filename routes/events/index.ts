@@ -20,8 +20,8 @@ import { checkModel, createUpstreamResolver } from './upstream.js'
 import { createBudget } from './budget.js'
 import { resolveEventsOptions, type EventsOptions } from './options.js'
 import { SSE_ERR_GENERATION_NOT_FOUND, SSE_ERR_INVALID_TEXT, SSE_ERR_RATE_LIMITED } from './errors.js'
-import { parseEventId, retryLater, type GenerationEvent, type Generations } from '../../lib/generations/store.js'
-import { encode, SseFrame, type SseInput } from '../../lib/sse/encoder.js'
+import { encodeWithId, parseEventId, retryLater, type GenerationEvent, type Generations } from '../../lib/generations/store.js'
+import { SseFrame, type SseInput } from '../../lib/sse/encoder.js'
 import { eventsResponses, postBody, querystring, stopResponses } from './schema.js'
 import { DESCRIPTION, STOP_DESCRIPTION } from './descriptions.js'
 
@@ -149,7 +149,7 @@ const events: FastifyPluginAsync<EventsOptions> = async (app, opts) => {
         for (const event of batch) {
           const id = `${generation}:${++seq}`
           if (typeof event.data === 'string') {
-            text += encode({ ...event, id })
+            text += encodeWithId(event, id)
             continue
           }
           if (text !== '') yield new SseFrame(text)

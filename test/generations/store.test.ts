@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { GenerationStore, parseEventId } from '../../lib/generations/store.js'
+import { encodeWithId, GenerationStore, parseEventId } from '../../lib/generations/store.js'
 import { controlled } from '../helpers/producer.js'
 import { eventually } from '../helpers/eventually.js'
 
@@ -197,4 +197,13 @@ t.test('events a producer yields together as an array each get their own id, and
   const frames = ['a', 'b', 'c', 'd', 'e'].map((data, i) => `id: ${g.id}:${i + 1}\ndata: ${data}\n\n`).join('')
   t.equal(text.slice(0, frames.length), frames, 'ids per event')
   t.match(text.slice(frames.length), `event: error\nid: ${g.id}:6\n`, 'maxEvents counts events, not arrays')
+})
+
+t.test('a frame carries the generation\'s id whatever the event has: fields, none, or an id of its own', async (t) => {
+  t.equal(encodeWithId({ event: 'done', data: { ok: true } }, 'g:2'), 'event: done\nid: g:2\ndata: {"ok":true}\n\n')
+  t.equal(encodeWithId({ data: 'x', retry: 5 }, 'g:2'), 'id: g:2\nretry: 5\ndata: x\n\n')
+  t.equal(encodeWithId({ data: 'two\nlines' }, 'g:3'), 'id: g:3\ndata: two\ndata: lines\n\n')
+  t.equal(encodeWithId({}, 'g:4'), 'id: g:4\n\n')
+  t.equal(encodeWithId({ data: 'x', id: 'theirs' } as any, 'g:5'), 'id: g:5\ndata: x\n\n')
+  t.throws(() => encodeWithId({ event: 'a\nb' }, 'g:6'), { code: 'SSE_ERR_INVALID_FIELD' }, 'still checked by the encoder')
 })
