@@ -21,7 +21,7 @@
 // command that timed out may still have been applied.
 import { createHmac, randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { encode, SseFrame } from '../sse/encoder.js'
+import { SseFrame } from '../sse/encoder.js'
 import { errorFrame } from '../sse/stream.js'
 import { SSE_ERR_GENERATION_INTERRUPTED, SSE_ERR_HUB_UNAVAILABLE, SSE_ERR_INVALID_OPTION } from '../errors.js'
 import { integerOption } from '../internal/integer-option.js'
