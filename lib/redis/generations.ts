@@ -111,6 +111,16 @@ function reviveError (text: string): Error {
 
 interface Follow { fail: (err: Error) => void }
 
+/**
+ * A follower on the instance that runs its generation: the runner hands it each batch once Redis
+ * has it, instead of the blocking reader (an XREAD round trip, and one more key in every read).
+ */
+interface LocalFollower {
+  entries: (entries: StreamEntry[]) => void
+  /** The runner is done; anything it did not hand over (its end marker, if it could not write it) is read from Redis. */
+  gone: () => void
+}
+
 export function createRedisGenerations (opts: RedisGenerationsOptions): Generations {
   const { redis } = opts
   if (redis === null || typeof redis !== 'object' || typeof redis.duplicate !== 'function') {
@@ -128,6 +138,7 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
   const stopChannel = prefix + 'stop'
 
   const running = new Map<string, AbortController>()
+  const locals = new Map<string, Set<LocalFollower>>()
   const runs = new Set<Promise<void>>()
   const follows = new Set<Follow>()
   let closed = false
@@ -202,6 +213,9 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     // order; a follower, here or elsewhere, sees a frame only once Redis has it.
     let pending: string[] = []
     let written = 0
+    const followers = new Set<LocalFollower>()
+    locals.set(id, followers)
+    const handOver = (entries: StreamEntry[]): void => { for (const f of followers) f.entries(entries) }
     let writing: Promise<void> | undefined
     let failure: { err: unknown } | undefined
     const write = async (): Promise<void> => {
@@ -210,6 +224,7 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
         pending = []
         const applied = await persist(() => appendScript.run(redis, [k.meta, k.log], [written + 1, expiry, ...frames]))
         if (applied === -1) throw new SSE_ERR_GENERATION_INTERRUPTED('it is gone from Redis')
+        if (followers.size > 0) handOver(frames.map((frame, i): StreamEntry => [`${written + i + 1}-0`, ['f', frame]]))
         written += frames.length
       }
     }
@@ -264,7 +279,11 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
       // A rolling restart: followers, here or after reconnecting elsewhere, learn that the answer
       // is cut short instead of seeing it end as if complete.
       if (controller.signal.reason === closing) end = serializeError(new SSE_ERR_GENERATION_INTERRUPTED('the server running it shut down'))
-      await persist(() => endScript.run(redis, [k.meta, k.log, k.alive], [end, ttlMs, ''])).catch(() => {})
+      const ended = await persist(() => endScript.run(redis, [k.meta, k.log, k.alive], [end, ttlMs, ''])).catch(() => 0)
+      // The end marker is entry written+1, right after the last frame Redis has.
+      if (ended === 1) handOver([[`${written + 1}-0`, ['x', end]]])
+      locals.delete(id)
+      for (const f of followers) f.gone()
     }
   }
 
@@ -332,9 +351,15 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     beat()
     const heartbeat = setInterval(beat, tickMs)
     let watch: StreamWatch | undefined
+    // The runner is here: it hands over what it writes. Attached before the replay is read, so
+    // nothing written in between is missed; what both give is dropped below by its seq.
+    let local: LocalFollower | undefined = locals.has(id)
+      ? { entries: (entries) => { queue.push(...entries); poke() }, gone: () => { local = undefined; poke() } }
+      : undefined
+    if (local !== undefined) locals.get(id)?.add(local)
     try {
       let cursor = after
-      queue = await guarded(redis.xrange(k.log, `(${after}-0`, '+')) as StreamEntry[]
+      queue = [...await guarded(redis.xrange(k.log, `(${after}-0`, '+')) as StreamEntry[], ...queue]
       if (queue.length === 0 && await guarded(redis.exists(k.meta)) === 0) return
       while (!signal.aborted) {
         if (failure !== undefined) throw failure
@@ -342,7 +367,9 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
           let text = ''
           let end: string | undefined
           for (const [entryId, fields] of queue.splice(0)) {
-            cursor = Number(entryId.slice(0, entryId.indexOf('-')))
+            const seq = Number(entryId.slice(0, entryId.indexOf('-')))
+            if (seq <= cursor) continue
+            cursor = seq
             if (fields[0] === 'f') text += fields[1]
             else end = fields[1]
           }
@@ -361,7 +388,7 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
           if (end !== undefined) return
           continue
         }
-        watch ??= reader.watch(k.log, `${cursor}-0`, (entries) => { queue.push(...entries); poke() })
+        if (local === undefined) watch ??= reader.watch(k.log, `${cursor}-0`, (entries) => { queue.push(...entries); poke() })
         let timer: NodeJS.Timeout | undefined
         const idle = await new Promise<boolean>((resolve) => {
           wake = () => resolve(false)
@@ -384,6 +411,7 @@ export function createRedisGenerations (opts: RedisGenerationsOptions): Generati
     } finally {
       clearInterval(heartbeat)
       watch?.close()
+      if (local !== undefined) locals.get(id)?.delete(local)
       follows.delete(state)
       signal.removeEventListener('abort', poke)
     }

@@ -198,3 +198,21 @@ t.test('a client that resumes on another instance right after a batched write ge
   p.end()
   t.same([...seen.data, ...(await rest).data], Array.from({ length: 50 }, (_, i) => `t${i}`))
 })
+
+t.test('followers on the instance running a generation get its frames from the runner, in order and each once, without a blocking read', { skip: redisMissing() }, async (t) => {
+  const { a, redis } = await two(t)
+  const p = controlled()
+  const id = await a.start('me', p.produce)
+  const all = Array.from({ length: 300 }, (_, i) => `t${i}`)
+  // Pushed over many turns while followers attach at different points, mid-write included.
+  const followers: Array<Promise<{ data: string[] }>> = []
+  for (let i = 0; i < all.length; i += 30) {
+    p.push(...all.slice(i, i + 30).map((data) => ({ data })))
+    followers.push(collect(a.follow(id, 0, new AbortController().signal)))
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  p.end()
+  for (const f of followers) t.same((await f).data, all)
+  const stats = await redis.info('commandstats')
+  t.notMatch(stats, /cmdstat_xread:/, 'no XREAD was needed')
+})
