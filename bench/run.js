@@ -281,6 +281,10 @@ if (withRelay) {
   relayResults = await run({
     generations: quick ? 50 : 1000,
     tokens: quick ? 20 : 200,
+    // Profiles of the relay's server land in bench/profiles/relay-<mode>.* (see bench/scenarios/relay.js).
+    cpuProf: args['cpu-prof'],
+    heapSnapshot: args['heap-snapshot'],
+    profileDir,
     onProgress: (mode, r, ms) => console.error(`relay ${mode}: ${r.ok ? 'ok' : r.skipped ?? 'FAILED ' + r.firstError} (${(ms / 1000).toFixed(1)} s)`)
   })
   console.log(relayTable(relayResults) + '\n')
