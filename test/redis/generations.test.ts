@@ -145,6 +145,8 @@ t.test('Redis lost mid-follow: the follower gets SSE_ERR_HUB_UNAVAILABLE, nothin
     throw new Error('Redis did not come back')
   }
   const again = await connected(b)
+  // A reconnects on its own schedule: follow on it once it answers too.
+  await connected(a)
   const { data } = await collect(a.follow(again, 0, new AbortController().signal))
   t.same(data, ['again'], 'started on B after the restart, followed on A')
 })
