@@ -5,7 +5,7 @@
 // S3 is raw's response alone. Run beside `raw` and `ours` (`--variants raw,raw-joined,ours`), it
 // puts a measured ceiling next to our figure instead of one copied from another machine.
 import http from 'node:http'
-import { SSE_HEADERS } from './raw-writer.js'
+import { RawBroadcaster, SSE_HEADERS } from './raw-writer.js'
 import { source } from '../lib/payload.js'
 
 const FRAME = {
@@ -40,18 +40,11 @@ async function streamJoined (res, kind, n) {
   res.end()
 }
 
-class JoinedBroadcaster {
-  subs = new Set()
+// Subscribers as raw keeps them; only publishing differs.
+class JoinedBroadcaster extends RawBroadcaster {
   batch = ''
   timer = undefined
   firstAt = 0
-
-  subscribe (res) {
-    res.writeHead(200, SSE_HEADERS)
-    res.flushHeaders()
-    this.subs.add(res)
-    res.on('close', () => this.subs.delete(res))
-  }
 
   publish (obj) {
     this.batch += 'id: ' + obj.i + '\ndata: ' + JSON.stringify(obj) + '\n\n'
@@ -69,8 +62,6 @@ class JoinedBroadcaster {
     this.batch = ''
     for (const res of this.subs) res.write(text)
   }
-
-  get count () { return this.subs.size }
 }
 
 export async function create () {
